@@ -1,0 +1,206 @@
+"""Where and when a procedure can be booked: free slots, centre ranking, alternatives."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from core.catalogue import ProcedureEntry
+from core.models import Centre, Service, Slot, service_fields, service_procedures
+from core.timeutil import day_bounds_utc
+
+HORIZON_DAYS = 14
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    r = 6371.0088
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def takes_procedure(proc: ProcedureEntry) -> ColumnElement[bool]:
+    """SQL condition: the service in the query (`Service`) takes procedure `proc`."""
+    by_field = and_(
+        Service.id.in_(
+            select(service_fields.c.service_id).where(service_fields.c.field_id == proc.field_id)
+        ),
+        or_(Service.level.is_(None), Service.level == proc.level),
+    )
+    listed = Service.id.in_(
+        select(service_procedures.c.service_id).where(service_procedures.c.procedure_id == proc.id)
+    )
+    return or_(by_field, listed)
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    id: int
+    centre_code: str
+    centre_name: str
+    service_prefix: str
+    service_name: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    remaining: int
+
+
+def free_slots(
+    session: Session,
+    proc: ProcedureEntry,
+    *,
+    now: datetime,
+    centre_id: int | None = None,
+    first_day: date | None = None,
+    days: int = 1,
+    limit: int = 500,
+    include_full: bool = False,
+) -> list[FreeSlot]:
+    """Slots at services taking `proc`, from `first_day` for `days` days, soonest first."""
+    q = (
+        select(
+            Slot.id,
+            Centre.code,
+            Centre.name,
+            Service.prefix,
+            Service.name,
+            Slot.starts_at,
+            Slot.ends_at,
+            Slot.capacity,
+            Slot.booked,
+        )
+        .join(Service, Service.id == Slot.service_id)
+        .join(Centre, Centre.id == Slot.centre_id)
+        .where(
+            Slot.starts_at > now,
+            takes_procedure(proc),
+            Centre.active.is_(True),
+            or_(Slot.opens_at.is_(None), Slot.opens_at <= now),
+        )
+        .order_by(Slot.starts_at, Service.prefix)
+        .limit(limit)
+    )
+    if centre_id is not None:
+        q = q.where(Slot.centre_id == centre_id)
+    if first_day is not None:
+        start, _ = day_bounds_utc(first_day)
+        _, end = day_bounds_utc(first_day + timedelta(days=max(days, 1) - 1))
+        q = q.where(Slot.starts_at >= start, Slot.starts_at < end)
+    if not include_full:
+        q = q.where(Slot.booked < Slot.capacity)
+    return [
+        FreeSlot(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], max(r[7] - r[8], 0))
+        for r in session.execute(q)
+    ]
+
+
+@dataclass(frozen=True)
+class RankedCentre:
+    centre: Centre
+    distance_km: float | None
+    next_free_slot: datetime | None
+    load: float  # booked / capacity over the horizon, 0..1
+    score: float
+
+
+def rank_score(
+    distance_km: float | None, next_free: datetime | None, load: float, now: datetime
+) -> float:
+    """Lower is better: kilometres, plus 3 km per day of waiting, plus a penalty when nearly full.
+
+    A citizen will cross a few wards to be served days earlier; a centre above 85% booked
+    is pushed down so the crowd spreads before it forms.
+    """
+    if next_free is None:
+        return math.inf
+    wait_days = max((next_free - now).total_seconds(), 0) / 86400
+    crowding = max(load - 0.85, 0) * 40
+    return (distance_km or 0.0) + 3.0 * wait_days + crowding
+
+
+def rank_centres(
+    session: Session,
+    proc: ProcedureEntry,
+    *,
+    now: datetime,
+    lat: float | None = None,
+    lon: float | None = None,
+    limit: int | None = None,
+) -> list[RankedCentre]:
+    """Centres taking `proc`, ranked by distance, earliest free slot and load."""
+    horizon = now + timedelta(days=HORIZON_DAYS)
+    agg = (
+        select(
+            Slot.centre_id,
+            func.min(case((Slot.booked < Slot.capacity, Slot.starts_at))),
+            func.sum(Slot.booked),
+            func.sum(Slot.capacity),
+        )
+        .join(Service, Service.id == Slot.service_id)
+        .where(
+            Slot.starts_at > now,
+            Slot.starts_at < horizon,
+            takes_procedure(proc),
+            or_(Slot.opens_at.is_(None), Slot.opens_at <= now),
+        )
+        .group_by(Slot.centre_id)
+    )
+    stats = {row[0]: row[1:] for row in session.execute(agg)}
+    centres = session.scalars(
+        select(Centre).where(Centre.active.is_(True), Centre.id.in_(list(stats)))
+    ).all()
+    ranked = []
+    for centre in centres:
+        first_free, booked, capacity = stats[centre.id]
+        if isinstance(first_free, str):
+            first_free = Slot.__table__.c.starts_at.type.process_result_value(first_free, None)
+        distance = None
+        if (
+            lat is not None
+            and lon is not None
+            and centre.lat is not None
+            and centre.lon is not None
+        ):
+            distance = haversine_km(lat, lon, centre.lat, centre.lon)
+        load = (booked or 0) / capacity if capacity else 1.0
+        ranked.append(
+            RankedCentre(
+                centre, distance, first_free, load, rank_score(distance, first_free, load, now)
+            )
+        )
+    ranked.sort(key=lambda r: (r.score, r.centre.code))
+    return ranked[:limit] if limit else ranked
+
+
+def alternatives(
+    session: Session,
+    proc: ProcedureEntry,
+    *,
+    now: datetime,
+    centre: Centre,
+    after: datetime,
+    limit: int = 5,
+) -> list[FreeSlot]:
+    """Free slots to offer instead of a full one: same centre first, then the nearest centres."""
+    same = [
+        s
+        for s in free_slots(session, proc, now=now, centre_id=centre.id, limit=limit)
+        if s.starts_at >= after - timedelta(hours=12)
+    ]
+    if len(same) >= limit or centre.lat is None or centre.lon is None:
+        return same[:limit]
+    nearby = [
+        r
+        for r in rank_centres(session, proc, now=now, lat=centre.lat, lon=centre.lon, limit=4)
+        if r.centre.id != centre.id
+    ]
+    for r in nearby:
+        same.extend(free_slots(session, proc, now=now, centre_id=r.centre.id, limit=1))
+    return same[:limit]

@@ -1,0 +1,58 @@
+"""Every model, importable from one place: `from core.models import Slot`."""
+
+from core.models.appointment import Appointment, AppointmentStatus
+from core.models.base import Base
+from core.models.catalogue import Field, Procedure, ProcedureLevel
+from core.models.centre import DEFAULT_OPENING_HOURS, Centre, CentreKind, Closure
+from core.models.device import Device, DeviceKind
+from core.models.notification import CitizenStanding, Notification, NotificationStatus
+from core.models.service import (
+    Counter,
+    CounterService,
+    Service,
+    service_fields,
+    service_procedures,
+)
+from core.models.slot import Slot
+from core.models.staff import Role, Staff, StaffAssignment
+from core.models.ticket import (
+    PriorityClass,
+    Ticket,
+    TicketEvent,
+    TicketSequence,
+    TicketSource,
+    TicketStatus,
+)
+
+__all__ = [
+    "DEFAULT_OPENING_HOURS",
+    "Appointment",
+    "AppointmentStatus",
+    "Base",
+    "Centre",
+    "CentreKind",
+    "CitizenStanding",
+    "Closure",
+    "Counter",
+    "CounterService",
+    "Device",
+    "DeviceKind",
+    "Field",
+    "Notification",
+    "NotificationStatus",
+    "PriorityClass",
+    "Procedure",
+    "ProcedureLevel",
+    "Role",
+    "Service",
+    "Slot",
+    "Staff",
+    "StaffAssignment",
+    "Ticket",
+    "TicketEvent",
+    "TicketSequence",
+    "TicketSource",
+    "TicketStatus",
+    "service_fields",
+    "service_procedures",
+]

@@ -1,0 +1,45 @@
+"""Time helpers: everything is stored in UTC and shown in Asia/Ho_Chi_Minh."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def utcnow() -> datetime:
+    """The current instant as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def to_local(moment: datetime) -> datetime:
+    """The same instant in Ho Chi Minh City time."""
+    return moment.astimezone(LOCAL_TZ)
+
+
+def local_day(moment: datetime) -> date:
+    """The calendar day in Ho Chi Minh City on which `moment` falls."""
+    return to_local(moment).date()
+
+
+def local_to_utc(day: date, at: time) -> datetime:
+    """The UTC instant of a local wall-clock time on a local day."""
+    return datetime.combine(day, at, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
+    """UTC start (inclusive) and end (exclusive) of a local day."""
+    start = local_to_utc(day, time(0, 0))
+    return start, start + timedelta(days=1)
+
+
+def clock() -> datetime:
+    """Now, as the running app sees it: tests and simulations inject `CLOCK` in the config."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        injected = current_app.config.get("CLOCK")
+        if injected is not None:
+            return injected()
+    return utcnow()

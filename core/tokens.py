@@ -1,0 +1,35 @@
+"""Signed QR payloads and random codes."""
+
+from __future__ import annotations
+
+import secrets
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+# Short human booking code: no 0/O, 1/I/L look-alikes.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_QR_SALT = "xephang.appointment-qr"
+
+
+def booking_code(length: int = 8) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def manage_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def sign_qr(secret: str, code: str, nonce: str) -> str:
+    """The QR payload for an appointment: its code and nonce, signed with the app secret."""
+    return URLSafeSerializer(secret, salt=_QR_SALT).dumps({"c": code, "n": nonce})
+
+
+def read_qr(secret: str, payload: str) -> tuple[str, str] | None:
+    """(code, nonce) from a genuine QR payload, or None if forged or garbled."""
+    try:
+        data = URLSafeSerializer(secret, salt=_QR_SALT).loads(payload)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+        return None
+    return data["c"], str(data.get("n", ""))

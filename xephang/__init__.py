@@ -1,0 +1,28 @@
+"""Composition root: builds the Flask app from the domain core and the feature packages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from xephang import config as config_module
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides settings read from `XEPHANG_*` environment variables."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config_module.load(app.instance_path, config))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from xephang import cli, errors, extensions, i18n, web
+
+    extensions.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

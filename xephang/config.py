@@ -1,0 +1,93 @@
+"""Configuration from the environment: every setting is `XEPHANG_<NAME>`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # name: default (type is taken from the default)
+    "SECRET_KEY": "",
+    "CITIZEN_ID_KEY": "",
+    "DATABASE_URL": "",
+    "REDIS_URL": "",
+    "BASE_URL": "http://127.0.0.1:5000",
+    "CITY_NAME": "Thành phố Hồ Chí Minh",
+    "DEFAULT_LOCALE": "vi",
+    "SLOT_WINDOW_MINUTES": 30,
+    "WALK_IN_SHARE": 0.4,
+    "BOOKING_DAYS": 14,
+    "MAX_ACTIVE_APPOINTMENTS": 3,
+    "MAX_PER_PROCEDURE_DAY": 1,
+    "BOOKING_MIN_LEAD_MINUTES": 0,
+    "RATE_LIMIT_BOOKING": "20 per minute;200 per hour",
+    "RATE_LIMIT_DEFAULT": "600 per minute",
+    "RATE_LIMITS_ENABLED": True,
+    "SQL_POOL_SIZE": 20,
+}
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def _instance_secret(instance: Path, name: str) -> str:
+    """A random secret kept in the instance folder, so a dev install needs no setup."""
+    path = instance / name
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Flask config from defaults, then `XEPHANG_*` environment variables, then overrides."""
+    cfg: dict[str, Any] = {}
+    for name, default in DEFAULTS.items():
+        raw = os.environ.get(f"XEPHANG_{name}")
+        cfg[name] = _coerce(raw, default) if raw is not None else default
+    cfg.update(overrides or {})
+    instance = Path(instance_path)
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _instance_secret(instance, "secret_key")
+    if not cfg["CITIZEN_ID_KEY"]:
+        cfg["CITIZEN_ID_KEY"] = _instance_secret(instance, "citizen_id_key")
+    if not cfg["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'xephang.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    if cfg["DATABASE_URL"].startswith("postgresql"):
+        cfg.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {
+                "pool_size": cfg["SQL_POOL_SIZE"],
+                "max_overflow": 10,
+                "pool_pre_ping": True,
+            },
+        )
+    cfg["RATELIMIT_ENABLED"] = cfg["RATE_LIMITS_ENABLED"]
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    cfg["RATELIMIT_HEADERS_ENABLED"] = True
+    cfg["BABEL_DEFAULT_LOCALE"] = cfg["DEFAULT_LOCALE"]
+    cfg["BABEL_DEFAULT_TIMEZONE"] = "Asia/Ho_Chi_Minh"
+    cfg["WTF_CSRF_TIME_LIMIT"] = None
+    cfg["API_TITLE"] = "xephang API"
+    cfg["API_VERSION"] = "v1"
+    cfg["OPENAPI_VERSION"] = "3.0.3"
+    cfg["OPENAPI_URL_PREFIX"] = "/api/v1"
+    cfg["OPENAPI_JSON_PATH"] = "openapi.json"
+    cfg["OPENAPI_REDOC_PATH"] = None
+    cfg["OPENAPI_SWAGGER_UI_PATH"] = None
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["JSON_SORT_KEYS"] = False
+    return cfg

@@ -1,0 +1,69 @@
+"""Error handling: problem+json under /api, friendly Vietnamese pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from core.errors import DomainError
+from core.messages import message
+from core.problems import from_domain, problem
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+
+def _wants_problem() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(status: int, code: str):
+    return render_template("error.html", status=status, text=message(code)), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(err: DomainError):
+        if _wants_problem():
+            return from_domain(err)
+        return _page(err.status, err.code)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):
+        if _wants_problem():
+            return problem(400, "csrf")
+        return _page(400, "csrf")
+
+    @app.errorhandler(RateLimitExceeded)
+    def _limited(err: RateLimitExceeded):
+        if _wants_problem():
+            return problem(429, "rate_limited", limit=str(err.limit.limit))
+        return _page(429, "rate_limited")
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        status = err.code or 500
+        code = _CODES.get(status, "bad_request")
+        if _wants_problem():
+            return problem(status, code)
+        return _page(status, code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_problem():
+            return problem(500, "server_error")
+        return _page(500, "server_error")

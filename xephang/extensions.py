@@ -1,0 +1,22 @@
+"""Binds the shared extension instances (defined in core) to one app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from core.db import configure_engine
+from core.extensions import csrf, db, limiter, login_manager, migrate
+
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
