@@ -1,0 +1,31 @@
+"""Settings the domain reads from the running app's configuration."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from core.booking import BookingRules
+from core.slots import SlotPolicy
+
+
+def booking_rules() -> BookingRules:
+    cfg = current_app.config
+    return BookingRules(
+        max_active=cfg["MAX_ACTIVE_APPOINTMENTS"],
+        max_per_procedure_day=cfg["MAX_PER_PROCEDURE_DAY"],
+        min_lead_minutes=cfg["BOOKING_MIN_LEAD_MINUTES"],
+    )
+
+
+def slot_policy() -> SlotPolicy:
+    cfg = current_app.config
+    return SlotPolicy(window_minutes=cfg["SLOT_WINDOW_MINUTES"], walk_in_share=cfg["WALK_IN_SHARE"])
+
+
+def citizen_key() -> bytes:
+    """The key of the citizen-ID hash. Changing it unlinks every stored hash: keep it safe."""
+    return current_app.config["CITIZEN_ID_KEY"].encode("utf-8")
+
+
+def secret() -> str:
+    return current_app.config["SECRET_KEY"]
