@@ -65,7 +65,7 @@ class Applicant:
 class Booked:
     appointment_id: int
     code: str
-    manage_token: str | None  # None when an idempotent replay returned an earlier booking
+    manage_token: str
     replayed: bool = False
 
 
@@ -227,17 +227,17 @@ def _free_seat(session: Session, slot_id: int) -> None:
     )
 
 
-def _replay(session: Session, key: str, hashed: str) -> Booked | None:
+def _replay(session: Session, key: str, hashed: str, secret: str) -> Booked | None:
     row = session.execute(
-        select(Appointment.id, Appointment.code, Appointment.citizen_hash).where(
-            Appointment.idempotency_key == key
-        )
+        select(
+            Appointment.id, Appointment.code, Appointment.citizen_hash, Appointment.qr_nonce
+        ).where(Appointment.idempotency_key == key)
     ).one_or_none()
     if row is None:
         return None
     if row.citizen_hash != hashed:
         raise Conflict("idempotency_key_reused", field="idempotency_key")
-    return Booked(row.id, row.code, None, replayed=True)
+    return Booked(row.id, row.code, tokens.manage_token(secret, row.code, row.qr_nonce), True)
 
 
 def book(
@@ -248,6 +248,7 @@ def book(
     applicant: Applicant,
     now: datetime,
     rules: BookingRules,
+    secret: str,
     idempotency_key: str | None = None,
     locale: str = "vi",
 ) -> Booked:
@@ -260,7 +261,7 @@ def book(
     proc = _procedure(session, procedure_code)
     _lock_citizen(session, applicant.citizen_id_hash)
     if idempotency_key and (
-        earlier := _replay(session, idempotency_key, applicant.citizen_id_hash)
+        earlier := _replay(session, idempotency_key, applicant.citizen_id_hash, secret)
     ):
         return earlier
     row = _slot_row(session, slot_id, proc)
@@ -269,8 +270,9 @@ def book(
     _check_limits(session, applicant.citizen_id_hash, proc.id, day_start, now, rules)
     if not _take_seat(session, slot_id):
         raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
-    manage = tokens.manage_token()
     code = tokens.booking_code()
+    nonce = secrets.token_hex(8)
+    manage = tokens.manage_token(secret, code, nonce)
     appointment_id = session.execute(
         insert(Appointment)
         .values(
@@ -287,7 +289,7 @@ def book(
             email=applicant.email,
             citizen_hash=applicant.citizen_id_hash,
             manage_token_hash=token_hash(manage),
-            qr_nonce=secrets.token_hex(8),
+            qr_nonce=nonce,
             idempotency_key=idempotency_key,
             locale=locale,
             consent_at=now,

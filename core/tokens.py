@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -15,8 +18,14 @@ def booking_code(length: int = 8) -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
 
 
-def manage_token() -> str:
-    return secrets.token_urlsafe(18)
+def manage_token(secret: str, code: str, nonce: str) -> str:
+    """The owner's token for an appointment, derived from the app secret and its random nonce.
+
+    Deriving rather than storing it lets an idempotent replay (same key, same citizen) hand
+    back the same token; only its hash is kept, and it is compared in constant time.
+    """
+    mac = hmac.new(secret.encode("utf-8"), f"manage:{code}:{nonce}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
 
 
 def sign_qr(secret: str, code: str, nonce: str) -> str:
