@@ -50,6 +50,7 @@ def test_book_takes_a_seat_and_stores_no_citizen_id(session, now, city):
             applicant=applicant(session, now),
             now=now,
             rules=RULES,
+            secret="s",
         )
     appt = session.get(Appointment, booked.appointment_id)
     assert appt.status is AppointmentStatus.BOOKED
@@ -70,6 +71,7 @@ def test_full_slot_is_a_conflict_and_changes_nothing(session, now, city):
                 applicant=applicant(session, now, n),
                 now=now,
                 rules=RULES,
+                secret="s",
             )
     with pytest.raises(Conflict) as err, transaction():
         booking.book(
@@ -79,6 +81,7 @@ def test_full_slot_is_a_conflict_and_changes_nothing(session, now, city):
             applicant=applicant(session, now, 9),
             now=now,
             rules=RULES,
+            secret="s",
         )
     assert err.value.code == "slot_full"
     assert session.get(Slot, slot.id).booked == 2
@@ -97,6 +100,7 @@ def test_limits_per_procedure_day(session, now, city):
             applicant=applicant(session, now),
             now=now,
             rules=RULES,
+            secret="s",
         )
     with pytest.raises(LimitExceeded) as err, transaction():
         booking.book(
@@ -106,6 +110,7 @@ def test_limits_per_procedure_day(session, now, city):
             applicant=applicant(session, now),
             now=now,
             rules=RULES,
+            secret="s",
         )
     assert err.value.code == "one_per_procedure_day"
 
@@ -131,6 +136,7 @@ def test_bad_inputs(session, now, city):
             applicant=applicant(session, now),
             now=now,
             rules=RULES,
+            secret="s",
         )
     with pytest.raises(Conflict) as past, transaction():
         booking.book(
@@ -140,6 +146,7 @@ def test_bad_inputs(session, now, city):
             applicant=applicant(session, now),
             now=now + timedelta(days=1),
             rules=RULES,
+            secret="s",
         )
     assert past.value.code == "slot_past"
 
@@ -157,6 +164,7 @@ def test_cancel_and_reschedule(session, now, city):
             applicant=applicant(session, now),
             now=now,
             rules=RULES,
+            secret="s",
         )
     appt = booking.get_owned(session, booked.code, booked.manage_token)
     with transaction():
