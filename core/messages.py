@@ -9,6 +9,35 @@ from flask_babel import lazy_gettext as _l
 
 MESSAGES: dict[str, Any] = {
     "not_found": _l("Không tìm thấy."),
+    # Centre floor: kiosk, counters, tickets.
+    "service_not_found": _l("Không tìm thấy quầy dịch vụ này."),
+    "ticket_not_found": _l("Không tìm thấy số thứ tự này."),
+    "counter_not_found": _l("Không tìm thấy quầy này."),
+    "centre_closed_now": _l(
+        "Trung tâm hiện không làm việc. Vui lòng quay lại trong giờ hành chính."
+    ),
+    "remote_per_day": _l("Hôm nay bạn đã lấy số từ xa rồi."),
+    "appointment_cancelled": _l("Lịch hẹn này đã được huỷ."),
+    "appointment_other_centre": _l(
+        "Lịch hẹn này đặt tại %(centre_name)s (%(centre_address)s), không phải trung tâm này."
+    ),
+    "appointment_other_day": _l("Lịch hẹn này vào ngày %(date)s, không phải hôm nay."),
+    "too_early": _l("Bạn đến sớm. Vui lòng quay lại để xác nhận từ %(time)s."),
+    "too_late": _l("Đã quá giờ hẹn quá lâu. Vui lòng lấy số thứ tự thông thường."),
+    "invalid_qr": _l("Mã QR không hợp lệ hoặc không phải của hệ thống này."),
+    "counter_closed": _l("Quầy đang đóng. Hãy mở quầy trước khi gọi số."),
+    "counter_busy": _l(
+        "Quầy đang gọi số %(label)s. Hãy bắt đầu phục vụ, gọi lại hoặc báo vắng trước."
+    ),
+    "queue_busy": _l("Hàng chờ đang bận. Vui lòng thử lại."),
+    "nothing_to_recall": _l("Không có số nào đang được gọi tại quầy này."),
+    "ticket_wrong_state": _l("Số %(label)s không ở trạng thái cho phép thao tác này."),
+    "transfer_target_required": _l(
+        "Hãy chọn đúng một nơi chuyển đến: dịch vụ, quầy hoặc trung tâm."
+    ),
+    "transfer_other_centre_service": _l("Dịch vụ được chọn thuộc trung tâm khác."),
+    "transfer_other_centre_counter": _l("Quầy được chọn thuộc trung tâm khác."),
+    "counter_serves_nothing": _l("Quầy được chọn chưa phục vụ dịch vụ nào."),
     "procedure_not_found": _l("Không tìm thấy thủ tục này."),
     "centre_not_found": _l("Không tìm thấy trung tâm này."),
     "slot_not_found": _l("Không tìm thấy khung giờ này."),
@@ -34,6 +63,8 @@ MESSAGES: dict[str, Any] = {
     "invalid_email": _l("Địa chỉ email chưa đúng."),
     "consent_required": _l("Bạn cần đồng ý cho phép xử lý dữ liệu cá nhân để đặt lịch."),
     "required": _l("Vui lòng nhập thông tin này."),
+    "slot_required": _l("Vui lòng chọn một khung giờ."),
+    "confirm_required": _l("Vui lòng đánh dấu ô xác nhận để huỷ lịch hẹn."),
     "invalid_integer": _l("Giá trị phải là một số nguyên."),
     "invalid_date": _l("Ngày phải có dạng YYYY-MM-DD."),
     "invalid_number": _l("Giá trị phải là một số."),
@@ -43,10 +74,25 @@ MESSAGES: dict[str, Any] = {
     "method_not_allowed": _l("Phương thức không được hỗ trợ."),
     "server_error": _l("Đã có lỗi ở máy chủ. Vui lòng thử lại sau."),
     "csrf": _l("Phiên làm việc đã hết hạn. Vui lòng tải lại trang và thử lại."),
+    # Booking API: request parsing, suggestions, calendar file.
+    "invalid_json": _l("Nội dung gửi lên không phải JSON hợp lệ."),
+    "invalid_value": _l("Giá trị không hợp lệ."),
+    "out_of_range": _l("Giá trị nằm ngoài khoảng cho phép."),
+    "too_long": _l("Nội dung quá dài."),
+    "invalid_choice": _l("Giá trị không nằm trong các lựa chọn cho phép."),
+    "invalid_idempotency_key": _l("Idempotency-Key phải gồm 1 đến 64 ký tự ASCII in được."),
+    "reason_nearest": _l("Gần bạn nhất"),
+    "reason_earliest": _l("Có lịch sớm nhất"),
+    "reason_least_loaded": _l("Ít người đặt nhất"),
+    "reason_balanced": _l("Cân bằng giữa khoảng cách, thời gian chờ và độ đông"),
+    "ics_summary": _l("Lịch hẹn làm thủ tục: %(procedure)s"),
+    "ics_description": _l(
+        "Mã đặt lịch: %(booking_code)s. Quầy: %(service)s. Vui lòng mang theo CCCD và mã QR."
+    ),
 }
 
 
-def message(code: str, **details: Any) -> str:
+def message(code: str, /, **details: Any) -> str:
     """The message for an error code in the current locale."""
     template = MESSAGES.get(code)
     if template is None:

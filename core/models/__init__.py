@@ -21,6 +21,7 @@ from core.models.ticket import (
     TicketEvent,
     TicketSequence,
     TicketSource,
+    TicketStateError,
     TicketStatus,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "TicketEvent",
     "TicketSequence",
     "TicketSource",
+    "TicketStateError",
     "TicketStatus",
     "service_fields",
     "service_procedures",

@@ -74,6 +74,8 @@ class Counter(Base):
     is_open: Mapped[bool] = mapped_column(default=False)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Priority tickets called in a row here; drives the interleave that keeps others moving.
+    priority_streak: Mapped[int] = mapped_column(default=0)
 
     centre: Mapped[Centre] = relationship(back_populates="counters")
     staff: Mapped[Staff | None] = relationship()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.errors import Conflict
 from core.models.base import Base, enum_column
 
 if TYPE_CHECKING:
@@ -43,6 +44,12 @@ class PriorityClass(enum.Enum):
     YOUNG_CHILD = "young_child"
 
 
+class TicketStateError(Conflict):
+    """The ticket is not in a state that allows the action."""
+
+    code = "ticket_wrong_state"
+
+
 class TicketSequence(Base):
     """Last number issued per service per local day: labels are gap-free and unique."""
 
@@ -67,7 +74,7 @@ class Ticket(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     procedure_id: Mapped[int | None] = mapped_column(ForeignKey("procedures.id"))
-    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
     day: Mapped[date]
     number: Mapped[int]
     label: Mapped[str] = mapped_column(String(8))
@@ -92,15 +99,69 @@ class Ticket(Base):
     citizen_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     contact_name: Mapped[str | None] = mapped_column(String(120))
     contact_phone: Mapped[str | None] = mapped_column(String(16))
+    # A transfer closes this ticket and issues a new one that keeps the queue time.
+    transferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Set when transferred to one counter: only that counter calls it.
+    target_counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
 
     centre: Mapped[Centre] = relationship()
     service: Mapped[Service] = relationship()
     procedure: Mapped[Procedure | None] = relationship()
     appointment: Mapped[Appointment | None] = relationship()
-    counter: Mapped[Counter | None] = relationship()
+    counter: Mapped[Counter | None] = relationship(foreign_keys=[counter_id])
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id"
     )
+
+    @property
+    def is_priority(self) -> bool:
+        return self.priority != PriorityClass.NONE
+
+    def _require(self, action: str, *allowed: TicketStatus) -> None:
+        if self.status not in allowed:
+            raise TicketStateError(action=action, status=self.status.value, label=self.label)
+
+    def call(self, counter_id: int, *, at: datetime) -> None:
+        """Waiting → called to `counter_id`."""
+        self._require("call", TicketStatus.WAITING)
+        self.status = TicketStatus.CALLED
+        self.counter_id = counter_id
+        self.called_at = at
+        self.call_count = 1
+
+    def recall(self, *, at: datetime) -> None:
+        """Call a called ticket once more (the citizen did not come yet)."""
+        self._require("recall", TicketStatus.CALLED)
+        self.call_count += 1
+        self.called_at = at
+
+    def start(self, *, at: datetime) -> None:
+        """Called → serving: the citizen is at the counter."""
+        self._require("start", TicketStatus.CALLED)
+        self.status = TicketStatus.SERVING
+        self.started_at = at
+
+    def complete(self, *, at: datetime) -> None:
+        """Serving → done."""
+        self._require("complete", TicketStatus.SERVING)
+        self.status = TicketStatus.DONE
+        self.finished_at = at
+
+    def mark_no_show(self, *, at: datetime) -> None:
+        """Called (or left waiting past the day) → no-show."""
+        self._require("no_show", TicketStatus.CALLED, TicketStatus.WAITING)
+        self.status = TicketStatus.NO_SHOW
+        self.finished_at = at
+
+    def cancel(self, *, at: datetime) -> None:
+        self._require("cancel", TicketStatus.WAITING, TicketStatus.CALLED)
+        self.status = TicketStatus.CANCELLED
+        self.finished_at = at
+
+    def mark_transferred(self, *, at: datetime) -> None:
+        self._require("transfer", TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING)
+        self.status = TicketStatus.TRANSFERRED
+        self.finished_at = at
 
 
 class TicketEvent(Base):

@@ -1,8 +1,8 @@
-"""initial schema: centres, catalogue, services, slots, appointments, tickets, staff, devices, outbox
+"""Initial schema: centres, catalogue, services, counters, slots, appointments, tickets, staff, devices, outbox.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 14:43:46.746495
+Create Date: 2026-11-29 14:54:43.625362
 
 """
 from alembic import op
@@ -138,6 +138,7 @@ def upgrade():
     sa.Column('is_open', sa.Boolean(), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('priority_streak', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_counters_centre_id_centres'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_counters_staff_id_staff'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_counters')),
@@ -290,17 +291,21 @@ def upgrade():
     sa.Column('citizen_hash', sa.String(length=64), nullable=True),
     sa.Column('contact_name', sa.String(length=120), nullable=True),
     sa.Column('contact_phone', sa.String(length=16), nullable=True),
+    sa.Column('transferred_from_id', sa.Integer(), nullable=True),
+    sa.Column('target_counter_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['appointment_id'], ['appointments.id'], name=op.f('fk_tickets_appointment_id_appointments')),
     sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_tickets_centre_id_centres')),
     sa.ForeignKeyConstraint(['counter_id'], ['counters.id'], name=op.f('fk_tickets_counter_id_counters')),
     sa.ForeignKeyConstraint(['procedure_id'], ['procedures.id'], name=op.f('fk_tickets_procedure_id_procedures')),
     sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_tickets_service_id_services')),
+    sa.ForeignKeyConstraint(['target_counter_id'], ['counters.id'], name=op.f('fk_tickets_target_counter_id_counters')),
+    sa.ForeignKeyConstraint(['transferred_from_id'], ['tickets.id'], name=op.f('fk_tickets_transferred_from_id_tickets')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
-    sa.UniqueConstraint('appointment_id', name=op.f('uq_tickets_appointment_id')),
     sa.UniqueConstraint('public_id', name=op.f('uq_tickets_public_id')),
     sa.UniqueConstraint('service_id', 'day', 'number', name=op.f('uq_tickets_service_id_day_number'))
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tickets_appointment_id'), ['appointment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_citizen_hash'), ['citizen_hash'], unique=False)
         batch_op.create_index('ix_tickets_waiting', ['centre_id', 'status', 'queue_time'], unique=False)
 
@@ -332,6 +337,7 @@ def downgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_waiting')
         batch_op.drop_index(batch_op.f('ix_tickets_citizen_hash'))
+        batch_op.drop_index(batch_op.f('ix_tickets_appointment_id'))
 
     op.drop_table('tickets')
     with op.batch_alter_table('notifications', schema=None) as batch_op:

@@ -1,0 +1,661 @@
+"""The centre floor: issuing tickets, checking in appointments, calling and serving.
+
+Every operation takes the objects it acts on and `now`, writes a TicketEvent, records a
+domain event to publish after commit, and does not commit.
+
+Concurrency: ticket numbers come from one atomic upsert on `ticket_sequences` in the
+issuing transaction (unique and gap-free: a rolled-back issue rolls its number back
+too). "Call next" reads the head of the queue, picks with the pure policy and claims the
+ticket with a conditional UPDATE (``… WHERE status = 'waiting'``); a counter that loses
+the race re-reads and tries the next one, so two counters never get the same ticket.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core import queue_policy
+from core.calendar_days import is_public_holiday, opening_periods
+from core.db import record
+from core.errors import Conflict, LimitExceeded, NotFound
+from core.events import DomainEvent
+from core.models import (
+    Appointment,
+    AppointmentStatus,
+    Centre,
+    Closure,
+    Counter,
+    CounterService,
+    PriorityClass,
+    Procedure,
+    Service,
+    Ticket,
+    TicketEvent,
+    TicketSequence,
+    TicketSource,
+    TicketStatus,
+)
+from core.timeutil import local_day, local_to_utc, to_local
+
+_CLAIM_ATTEMPTS = 5
+_HEAD = 20
+# Namespace of PostgreSQL advisory locks taken per centre queue.
+_QUEUE_LOCK_SPACE = 7301
+
+
+@dataclass(frozen=True)
+class FloorRules:
+    """Configurable rules of the floor."""
+
+    # Minutes after the slot start an appointment still queues at its booked time.
+    grace_minutes: int = 15
+    # How early before the slot a citizen may check in.
+    early_minutes: int = 60
+    # After this many minutes late the appointment is refused at the kiosk.
+    late_limit_minutes: int = 90
+    # Unanswered calls before a ticket becomes a no-show automatically.
+    max_calls: int = 3
+    # Priority tickets called in a row before a regular one gets a turn.
+    priority_interleave: int = 2
+    remote_tickets_per_day: int = 1
+
+
+# ---------------------------------------------------------------- issuing
+
+
+def centre_open_now(session: Session, centre: Centre, now: datetime) -> bool:
+    """Whether the centre is within its opening hours today (holidays and closures count)."""
+    day = local_day(now)
+    if is_public_holiday(day) or _closed_on(session, centre.id, day):
+        return False
+    return any(
+        local_to_utc(day, start) <= now < local_to_utc(day, end)
+        for start, end in opening_periods(centre, day)
+    )
+
+
+def _closed_on(session: Session, centre_id: int, day: date) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Closure)
+            .where(
+                Closure.day == day, or_(Closure.centre_id == centre_id, Closure.centre_id.is_(None))
+            )
+        )
+    )
+
+
+def next_number(session: Session, service_id: int, day: date) -> int:
+    """Atomically take the next ticket number of a service for a local day."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(TicketSequence).values(service_id=service_id, day=day, last_number=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TicketSequence.service_id, TicketSequence.day],
+        set_={"last_number": TicketSequence.last_number + 1},
+    ).returning(TicketSequence.last_number)
+    return session.execute(stmt).scalar_one()
+
+
+def _event(session: Session, ticket: Ticket, kind: str, at: datetime, **data: object) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind=kind,
+            at=at,
+            staff_id=data.pop("staff_id", None),
+            counter_id=data.pop("counter_id", ticket.counter_id),
+            data={k: v for k, v in data.items() if v is not None},
+        )
+    )
+    record(
+        DomainEvent(
+            f"ticket.{kind}",
+            {
+                "ticket_id": ticket.id,
+                "public_id": ticket.public_id,
+                "label": ticket.label,
+                "centre_id": ticket.centre_id,
+                "service_id": ticket.service_id,
+                "counter_id": ticket.counter_id,
+                "status": ticket.status.value,
+                "at": at.isoformat(),
+                **{k: v for k, v in data.items() if isinstance(v, str | int | bool)},
+            },
+        ),
+        session,
+    )
+
+
+def _issue(
+    session: Session,
+    *,
+    centre: Centre,
+    service: Service,
+    source: TicketSource,
+    now: datetime,
+    queue_time: datetime,
+    procedure_id: int | None = None,
+    priority: PriorityClass = PriorityClass.NONE,
+    appointment_id: int | None = None,
+    **extra: object,
+) -> Ticket:
+    day = local_day(now)
+    number = next_number(session, service.id, day)
+    ticket = Ticket(
+        public_id=secrets.token_urlsafe(9),
+        centre_id=centre.id,
+        service_id=service.id,
+        procedure_id=procedure_id,
+        appointment_id=appointment_id,
+        day=day,
+        number=number,
+        label=f"{service.prefix}{number:03d}",
+        source=source,
+        priority=priority,
+        status=TicketStatus.WAITING,
+        queue_time=queue_time,
+        issued_at=now,
+        call_count=0,
+        **extra,
+    )
+    session.add(ticket)
+    session.flush()
+    estimate = estimate_for(session, ticket, now=now)
+    ticket.eta_low_minutes, ticket.eta_high_minutes = estimate.low, estimate.high
+    return ticket
+
+
+def service_for(session: Session, centre: Centre, procedure: Procedure) -> Service:
+    """The centre's line that takes `procedure`; NotFound-like refusal when none does."""
+    for service in centre.services:
+        if service.active and service.takes(procedure):
+            return service
+    raise Conflict("procedure_not_taken", field="procedure")
+
+
+def issue_walk_in(
+    session: Session,
+    centre: Centre,
+    *,
+    now: datetime,
+    procedure: Procedure | None = None,
+    service: Service | None = None,
+    priority: PriorityClass = PriorityClass.NONE,
+) -> Ticket:
+    """A walk-in ticket for a procedure (or directly a service) at the centre, queued from now.
+
+    Raises Conflict centre_closed_now outside opening hours, procedure_not_taken.
+    """
+    if not centre_open_now(session, centre, now):
+        raise Conflict("centre_closed_now")
+    if service is None:
+        if procedure is None:
+            raise NotFound("service_not_found", field="service")
+        service = service_for(session, centre, procedure)
+    elif service.centre_id != centre.id or not service.active:
+        raise NotFound("service_not_found", field="service")
+    ticket = _issue(
+        session,
+        centre=centre,
+        service=service,
+        source=TicketSource.WALK_IN,
+        now=now,
+        queue_time=now,
+        procedure_id=procedure.id if procedure else None,
+        priority=priority,
+    )
+    _event(session, ticket, "issued", now, source="walk_in")
+    return ticket
+
+
+def issue_remote(
+    session: Session,
+    centre: Centre,
+    procedure: Procedure,
+    *,
+    citizen_hash: str,
+    full_name: str,
+    phone: str,
+    now: datetime,
+    rules: FloorRules,
+) -> Ticket:
+    """A same-day ticket taken from home; the citizen follows its position on the phone.
+
+    Raises Conflict centre_closed_now, procedure_not_taken; LimitExceeded remote_per_day.
+    """
+    if not centre_open_now(session, centre, now):
+        raise Conflict("centre_closed_now")
+    service = service_for(session, centre, procedure)
+    today = local_day(now)
+    taken = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.citizen_hash == citizen_hash,
+            Ticket.day == today,
+            Ticket.source == TicketSource.REMOTE,
+            Ticket.status.notin_([TicketStatus.CANCELLED]),
+        )
+    )
+    if taken >= rules.remote_tickets_per_day:
+        raise LimitExceeded("remote_per_day", limit=rules.remote_tickets_per_day)
+    ticket = _issue(
+        session,
+        centre=centre,
+        service=service,
+        source=TicketSource.REMOTE,
+        now=now,
+        queue_time=now,
+        procedure_id=procedure.id,
+        citizen_hash=citizen_hash,
+        contact_name=full_name,
+        contact_phone=phone,
+    )
+    _event(session, ticket, "issued", now, source="remote")
+    return ticket
+
+
+def check_in(
+    session: Session, appointment: Appointment, centre: Centre, *, now: datetime, rules: FloorRules
+) -> tuple[Ticket, bool]:
+    """Turn a booked appointment into a queue ticket at `centre`: (ticket, newly created).
+
+    Checking in twice returns the same ticket. Raises Conflict with the reason:
+    appointment_other_centre, appointment_other_day, too_early, too_late,
+    appointment_cancelled / appointment_not_active.
+    """
+    if appointment.status == AppointmentStatus.CHECKED_IN:
+        existing = session.scalars(
+            select(Ticket)
+            .where(Ticket.appointment_id == appointment.id)
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        ).first()
+        if existing is not None:
+            return existing, False
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise Conflict("appointment_cancelled")
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict("appointment_not_active", status=appointment.status.value)
+    if appointment.centre_id != centre.id:
+        other = appointment.centre
+        raise Conflict(
+            "appointment_other_centre", centre_name=other.name, centre_address=other.address
+        )
+    if local_day(appointment.starts_at) != local_day(now):
+        raise Conflict(
+            "appointment_other_day", date=to_local(appointment.starts_at).strftime("%d/%m/%Y")
+        )
+    if now < appointment.starts_at - timedelta(minutes=rules.early_minutes):
+        earliest = appointment.starts_at - timedelta(minutes=rules.early_minutes)
+        raise Conflict("too_early", time=to_local(earliest).strftime("%H:%M"))
+    if now > appointment.starts_at + timedelta(minutes=rules.late_limit_minutes):
+        raise Conflict("too_late")
+    queue_time, on_time = queue_policy.effective_queue_time(
+        now, appointment.starts_at, grace_minutes=rules.grace_minutes
+    )
+    claimed = session.execute(
+        update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == AppointmentStatus.BOOKED)
+        .values(status=AppointmentStatus.CHECKED_IN, checked_in_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        session.expire(appointment)
+        return check_in(session, appointment, centre, now=now, rules=rules)
+    ticket = _issue(
+        session,
+        centre=centre,
+        service=appointment.service,
+        source=TicketSource.APPOINTMENT,
+        now=now,
+        queue_time=queue_time,
+        procedure_id=appointment.procedure_id,
+        appointment_id=appointment.id,
+    )
+    _event(session, ticket, "issued", now, source="appointment", on_time=on_time)
+    session.expire(appointment)
+    return ticket, True
+
+
+# ---------------------------------------------------------------- calling
+
+
+def _service_rank(counter: Counter) -> dict[int, int]:
+    return {link.service_id: i for i, link in enumerate(counter.service_links)}
+
+
+def current_ticket(session: Session, counter: Counter) -> Ticket | None:
+    """The ticket called to or being served at this counter, if any."""
+    return session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.counter_id == counter.id,
+            Ticket.status.in_([TicketStatus.CALLED, TicketStatus.SERVING]),
+        )
+        .order_by(Ticket.called_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _head(
+    session: Session, counter: Counter, day: date, ranks: dict[int, int], skip: set[int]
+) -> list[queue_policy.Waiting]:
+    base = select(
+        Ticket.id, Ticket.service_id, Ticket.priority, Ticket.queue_time, Ticket.target_counter_id
+    ).where(
+        Ticket.centre_id == counter.centre_id,
+        Ticket.day == day,
+        Ticket.status == TicketStatus.WAITING,
+        Ticket.service_id.in_(list(ranks)),
+        or_(Ticket.target_counter_id.is_(None), Ticket.target_counter_id == counter.id),
+    )
+    if skip:
+        base = base.where(Ticket.id.notin_(skip))
+    rows = []
+    # The policy only ever needs the earliest few of each kind.
+    for cond in (Ticket.priority != PriorityClass.NONE, Ticket.priority == PriorityClass.NONE):
+        rows += session.execute(
+            base.where(cond).order_by(Ticket.queue_time, Ticket.id).limit(_HEAD)
+        ).all()
+    rows += session.execute(base.where(Ticket.target_counter_id == counter.id).limit(_HEAD)).all()
+    return [queue_policy.Waiting(r[0], r[1], r[2] != PriorityClass.NONE, r[3], r[4]) for r in rows]
+
+
+def _lock_centre_queue(session: Session, centre_id: int) -> None:
+    """Serialise "call next" within one centre until commit.
+
+    Optimistic claiming (read the head, claim it conditionally, retry on a lost race)
+    starves a slow counter when twenty call at once; a short per-centre lock keeps strict
+    queue order and costs a few milliseconds at most. SQLite already has one writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :centre)"),
+            {"space": _QUEUE_LOCK_SPACE, "centre": centre_id},
+        )
+
+
+def call_next(
+    session: Session,
+    counter: Counter,
+    *,
+    now: datetime,
+    rules: FloorRules,
+    staff_id: int | None = None,
+) -> Ticket | None:
+    """Hand the counter the next ticket it may serve; None when nobody waits.
+
+    A ticket still being served here is completed first. Raises Conflict counter_closed,
+    counter_busy (a called ticket has not been started, recalled or marked no-show).
+    """
+    session.execute(
+        select(Counter.id).where(Counter.id == counter.id).with_for_update()
+    )  # one call at a time per counter (double clicks)
+    session.refresh(counter)
+    if not counter.is_open:
+        raise Conflict("counter_closed")
+    current = current_ticket(session, counter)
+    if current is not None and current.status == TicketStatus.CALLED:
+        raise Conflict("counter_busy", label=current.label)
+    if current is not None:
+        complete(session, current, now=now, staff_id=staff_id)
+    ranks = _service_rank(counter)
+    if not ranks:
+        return None
+    _lock_centre_queue(session, counter.centre_id)
+    day = local_day(now)
+    skip: set[int] = set()
+    for _ in range(_CLAIM_ATTEMPTS):
+        choice = queue_policy.pick_next(
+            _head(session, counter, day, ranks, skip),
+            counter_id=counter.id,
+            service_rank=ranks,
+            priority_streak=counter.priority_streak,
+            interleave=rules.priority_interleave,
+        )
+        if choice is None:
+            return None
+        claimed = session.execute(
+            update(Ticket)
+            .where(Ticket.id == choice.id, Ticket.status == TicketStatus.WAITING)
+            .values(status=TicketStatus.CALLED, counter_id=counter.id, called_at=now, call_count=1)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:
+            counter.priority_streak = counter.priority_streak + 1 if choice.priority else 0
+            ticket = session.get(Ticket, choice.id)
+            assert ticket is not None
+            session.refresh(ticket)
+            _event(session, ticket, "called", now, staff_id=staff_id, recall=False)
+            return ticket
+        skip.add(choice.id)  # changed under us (e.g. cancelled): take the next one
+    raise Conflict("queue_busy")
+
+
+def recall(
+    session: Session,
+    counter: Counter,
+    *,
+    now: datetime,
+    rules: FloorRules,
+    staff_id: int | None = None,
+) -> Ticket:
+    """Call the counter's called ticket again; past `max_calls` it becomes a no-show."""
+    ticket = current_ticket(session, counter)
+    if ticket is None or ticket.status != TicketStatus.CALLED:
+        raise Conflict("nothing_to_recall")
+    if ticket.call_count >= rules.max_calls:
+        no_show(session, ticket, now=now, staff_id=staff_id, automatic=True)
+        return ticket
+    ticket.recall(at=now)
+    _event(
+        session, ticket, "recalled", now, staff_id=staff_id, recall=True, calls=ticket.call_count
+    )
+    return ticket
+
+
+def start(session: Session, ticket: Ticket, *, now: datetime, staff_id: int | None = None) -> None:
+    """The citizen came to the counter: called → serving."""
+    ticket.start(at=now)
+    _event(session, ticket, "started", now, staff_id=staff_id)
+
+
+def complete(
+    session: Session, ticket: Ticket, *, now: datetime, staff_id: int | None = None
+) -> None:
+    """Serving → done; an appointment behind it is done too."""
+    ticket.complete(at=now)
+    if ticket.appointment_id is not None:
+        session.execute(
+            update(Appointment)
+            .where(Appointment.id == ticket.appointment_id)
+            .values(status=AppointmentStatus.DONE)
+            .execution_options(synchronize_session=False)
+        )
+    _event(session, ticket, "completed", now, staff_id=staff_id)
+
+
+def no_show(
+    session: Session,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    staff_id: int | None = None,
+    automatic: bool = False,
+) -> None:
+    """Called but never came: no-show (an appointment behind it too)."""
+    ticket.mark_no_show(at=now)
+    if ticket.appointment_id is not None:
+        session.execute(
+            update(Appointment)
+            .where(Appointment.id == ticket.appointment_id)
+            .values(status=AppointmentStatus.NO_SHOW)
+            .execution_options(synchronize_session=False)
+        )
+    _event(session, ticket, "no_show", now, staff_id=staff_id, automatic=automatic)
+
+
+def cancel(session: Session, ticket: Ticket, *, now: datetime, staff_id: int | None = None) -> None:
+    ticket.cancel(at=now)
+    _event(session, ticket, "cancelled", now, staff_id=staff_id)
+
+
+def transfer(
+    session: Session,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    to_service: Service | None = None,
+    to_counter: Counter | None = None,
+    to_centre: Centre | None = None,
+    staff_id: int | None = None,
+) -> Ticket:
+    """Close `ticket` and queue a new one elsewhere that keeps its queue time and priority.
+
+    Exactly one target: a service of the same centre, a counter of the same centre (only
+    that counter will call it), or another centre (the line there taking the procedure).
+    """
+    targets = [t for t in (to_service, to_counter, to_centre) if t is not None]
+    if len(targets) != 1:
+        raise Conflict("transfer_target_required")
+    target_counter_id = None
+    centre = ticket.centre
+    if to_service is not None:
+        if to_service.centre_id != ticket.centre_id:
+            raise Conflict("transfer_other_centre_service")
+        service = to_service
+    elif to_counter is not None:
+        if to_counter.centre_id != ticket.centre_id:
+            raise Conflict("transfer_other_centre_counter")
+        served = [link.service for link in to_counter.service_links]
+        if not served:
+            raise Conflict("counter_serves_nothing")
+        service = next((s for s in served if s.id == ticket.service_id), served[0])
+        target_counter_id = to_counter.id
+    else:
+        assert to_centre is not None
+        centre = to_centre
+        if ticket.procedure is not None:
+            service = service_for(session, to_centre, ticket.procedure)
+        else:
+            same = [s for s in to_centre.services if s.prefix == ticket.service.prefix]
+            if not same:
+                raise Conflict("procedure_not_taken")
+            service = same[0]
+    ticket.mark_transferred(at=now)
+    new = _issue(
+        session,
+        centre=centre,
+        service=service,
+        source=ticket.source,
+        now=now,
+        queue_time=ticket.queue_time,
+        procedure_id=ticket.procedure_id,
+        priority=ticket.priority,
+        appointment_id=ticket.appointment_id,
+        transferred_from_id=ticket.id,
+        target_counter_id=target_counter_id,
+        citizen_hash=ticket.citizen_hash,
+        contact_name=ticket.contact_name,
+        contact_phone=ticket.contact_phone,
+    )
+    _event(session, ticket, "transferred", now, staff_id=staff_id, to=new.public_id)
+    _event(
+        session,
+        new,
+        "issued",
+        now,
+        staff_id=staff_id,
+        source="transfer",
+        came_from=ticket.public_id,
+    )
+    return new
+
+
+# ---------------------------------------------------------------- position and wait
+
+
+def position(session: Session, ticket: Ticket) -> int:
+    """How many waiting tickets of the same line are ahead of this one."""
+    if ticket.status != TicketStatus.WAITING:
+        return 0
+    same_line = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.service_id == ticket.service_id,
+            Ticket.day == ticket.day,
+            Ticket.status == TicketStatus.WAITING,
+            Ticket.id != ticket.id,
+        )
+    )
+    if ticket.priority != PriorityClass.NONE:
+        ahead = same_line.where(
+            Ticket.priority != PriorityClass.NONE,
+            or_(
+                Ticket.queue_time < ticket.queue_time,
+                (Ticket.queue_time == ticket.queue_time) & (Ticket.id < ticket.id),
+            ),
+        )
+    else:
+        ahead = same_line.where(
+            or_(
+                Ticket.priority != PriorityClass.NONE,
+                Ticket.queue_time < ticket.queue_time,
+                (Ticket.queue_time == ticket.queue_time) & (Ticket.id < ticket.id),
+            )
+        )
+    return int(session.scalar(ahead) or 0)
+
+
+def open_counter_weight(session: Session, service_id: int) -> float:
+    """Open counters serving a line, each counted by its share of time for this line."""
+    rows = session.execute(
+        select(Counter.id, func.count(CounterService.service_id))
+        .join(CounterService, CounterService.counter_id == Counter.id)
+        .where(
+            Counter.is_open.is_(True),
+            Counter.id.in_(
+                select(CounterService.counter_id).where(CounterService.service_id == service_id)
+            ),
+        )
+        .group_by(Counter.id)
+    ).all()
+    return sum(1.0 / n for _, n in rows)
+
+
+def recent_service_minutes(session: Session, service_id: int, *, limit: int = 20) -> list[float]:
+    rows = session.execute(
+        select(Ticket.started_at, Ticket.finished_at)
+        .where(
+            Ticket.service_id == service_id,
+            Ticket.status == TicketStatus.DONE,
+            Ticket.started_at.is_not(None),
+        )
+        .order_by(Ticket.finished_at.desc())
+        .limit(limit)
+    ).all()
+    return [(f - s).total_seconds() / 60 for s, f in rows if s and f]
+
+
+def estimate_for(session: Session, ticket: Ticket, *, now: datetime) -> queue_policy.WaitEstimate:
+    """The wait range for a ticket from its position, open counters and recent service times."""
+    service = (
+        ticket.service if ticket.service is not None else session.get(Service, ticket.service_id)
+    )
+    fallback = float(service.intake_minutes if service else 10)
+    minutes = queue_policy.typical_service_minutes(
+        recent_service_minutes(session, ticket.service_id), fallback
+    )
+    return queue_policy.estimate_wait(
+        position(session, ticket), open_counter_weight(session, ticket.service_id), minutes
+    )
