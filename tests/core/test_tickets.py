@@ -133,7 +133,7 @@ def test_late_appointment_queues_as_walk_in(floor, now, session):
 
 
 def test_transfer_keeps_queue_time(floor, now, session):
-    centre, proc, service_a, service_b = floor
+    centre, proc, _service_a, service_b = floor
     ticket = walk_in(centre, now, procedure=proc)
     later_b = walk_in(centre, now + timedelta(minutes=5), service=service_b)
     counter_a = centre.counters[0]
@@ -153,7 +153,7 @@ def test_transfer_keeps_queue_time(floor, now, session):
 
 
 def test_transfer_to_a_counter_is_called_only_there(floor, now, session):
-    centre, proc, service_a, _ = floor
+    centre, _proc, service_a, _ = floor
     ticket = walk_in(centre, now, service=service_a)
     c1, c2 = centre.counters[0], centre.counters[1]
     call(c1, now)
@@ -243,7 +243,7 @@ def test_closed_centre_issues_nothing(floor, now):
 
 @both_databases
 def test_fifty_kiosks_get_unique_gap_free_labels(app, floor, now):
-    centre, proc, service_a, _ = floor
+    centre, proc, _service_a, _ = floor
     centre_id = centre.id
     barrier = threading.Barrier(50)
     labels, errors = [], []
