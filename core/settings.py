@@ -6,6 +6,7 @@ from flask import current_app
 
 from core.booking import BookingRules
 from core.slots import SlotPolicy
+from core.tickets import FloorRules
 
 
 def booking_rules() -> BookingRules:
@@ -29,3 +30,15 @@ def citizen_key() -> bytes:
 
 def secret() -> str:
     return current_app.config["SECRET_KEY"]
+
+
+def floor_rules() -> FloorRules:
+    cfg = current_app.config
+    return FloorRules(
+        grace_minutes=cfg["GRACE_MINUTES"],
+        early_minutes=cfg["EARLY_CHECKIN_MINUTES"],
+        late_limit_minutes=cfg["LATE_LIMIT_MINUTES"],
+        max_calls=cfg["MAX_CALLS"],
+        priority_interleave=cfg["PRIORITY_INTERLEAVE"],
+        remote_tickets_per_day=cfg["REMOTE_TICKETS_PER_DAY"],
+    )

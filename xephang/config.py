@@ -26,6 +26,14 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_DEFAULT": "600 per minute",
     "RATE_LIMITS_ENABLED": True,
     "SQL_POOL_SIZE": 20,
+    # Centre floor.
+    "GRACE_MINUTES": 15,
+    "EARLY_CHECKIN_MINUTES": 60,
+    "LATE_LIMIT_MINUTES": 90,
+    "MAX_CALLS": 3,
+    "PRIORITY_INTERLEAVE": 2,
+    "REMOTE_TICKETS_PER_DAY": 1,
+    "KIOSK_IDLE_SECONDS": 30,
 }
 
 

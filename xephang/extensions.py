@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from core.auth import load_staff
 from core.db import configure_engine
 from core.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -20,3 +21,5 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    login_manager.user_loader(load_staff)
+    login_manager.login_view = "counter.login"

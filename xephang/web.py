@@ -8,6 +8,8 @@ from flask import Flask, abort, jsonify, send_from_directory
 from sqlalchemy import text
 
 import booking
+import counter
+import kiosk
 from core.extensions import api, db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,12 +17,16 @@ NODE_MODULES = ROOT / "node_modules"
 # Front-end packages served to browsers (from npm via package-lock.json, never a CDN).
 VENDOR_FILES = {
     "axe-core/axe.min.js",
+    "swagger-ui-dist/swagger-ui.css",
+    "swagger-ui-dist/swagger-ui-bundle.js",
 }
 
 
 def init_app(app: Flask) -> None:
     api.init_app(app)
     booking.init_app(app, api)
+    kiosk.init_app(app, api)
+    counter.init_app(app, api)
 
     @app.get("/vendor/<path:name>")
     def vendor(name: str):

@@ -1,0 +1,14 @@
+"""Counter workstation for officers: open a counter, call, serve, transfer."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+def init_app(app: Flask, api: Api) -> None:
+    from counter import api as counter_api
+    from counter import pages
+
+    app.register_blueprint(pages.bp)
+    api.register_blueprint(counter_api.blp)
