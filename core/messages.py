@@ -25,6 +25,14 @@ MESSAGES: dict[str, Any] = {
     "too_early": _l("Bạn đến sớm. Vui lòng quay lại để xác nhận từ %(time)s."),
     "too_late": _l("Đã quá giờ hẹn quá lâu. Vui lòng lấy số thứ tự thông thường."),
     "invalid_qr": _l("Mã QR không hợp lệ hoặc không phải của hệ thống này."),
+    "check_in_required": _l("Hãy quét mã QR hoặc nhập mã đặt lịch cùng 4 số cuối điện thoại."),
+    "invalid_phone_last4": _l(
+        "Hãy nhập đúng 4 chữ số cuối của số điện thoại đã dùng khi đặt lịch."
+    ),
+    "check_in_not_found": _l(
+        "Không tìm thấy lịch hẹn với mã đặt lịch và 4 số cuối điện thoại này. Vui lòng kiểm tra lại."
+    ),
+    "procedure_or_service_required": _l("Hãy chọn một thủ tục hoặc một dịch vụ."),
     "counter_closed": _l("Quầy đang đóng. Hãy mở quầy trước khi gọi số."),
     "counter_busy": _l(
         "Quầy đang gọi số %(label)s. Hãy bắt đầu phục vụ, gọi lại hoặc báo vắng trước."
@@ -37,7 +45,22 @@ MESSAGES: dict[str, Any] = {
     ),
     "transfer_other_centre_service": _l("Dịch vụ được chọn thuộc trung tâm khác."),
     "transfer_other_centre_counter": _l("Quầy được chọn thuộc trung tâm khác."),
+    "counter_taken": _l("Quầy số %(number)s đang do cán bộ khác sử dụng."),
+    "counter_has_ticket": _l("Quầy đang phục vụ số %(label)s. Hãy hoàn thành hoặc chuyển trước khi đóng quầy."),
     "counter_serves_nothing": _l("Quầy được chọn chưa phục vụ dịch vụ nào."),
+    "counter_not_yours": _l(
+        "Quầy số %(number)s đang do cán bộ %(name)s mở. Hãy chọn quầy khác hoặc nhờ họ đóng quầy."
+    ),
+    "busy_elsewhere": _l(
+        "Bạn đang có số %(label)s tại quầy số %(number)s. Hãy hoàn thành, chuyển hoặc báo vắng số đó trước khi sang quầy khác."
+    ),
+    "no_current_ticket": _l("Quầy chưa có số nào đang được gọi hoặc đang phục vụ."),
+    "ticket_not_current": _l(
+        "Số trên màn hình đã thay đổi (quầy đang có số %(label)s). Vui lòng xem lại rồi thao tác."
+    ),
+    "transfer_target_not_found": _l("Không tìm thấy nơi chuyển đến đã chọn."),
+    "transfer_same_counter": _l("Không thể chuyển số về chính quầy này."),
+    "invalid_login": _l("Tên đăng nhập hoặc mật khẩu không đúng."),
     "procedure_not_found": _l("Không tìm thấy thủ tục này."),
     "centre_not_found": _l("Không tìm thấy trung tâm này."),
     "slot_not_found": _l("Không tìm thấy khung giờ này."),

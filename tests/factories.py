@@ -128,3 +128,241 @@ def make_slot(
     db.session.add(slot)
     db.session.flush()
     return slot
+
+
+# Five real HCMC ward centres (official codes, approximate coordinates, pre-2025 ward names)
+# and real civil-status and certification procedures: enough city for page journeys,
+# browser tests and screenshots without the full import.
+DEMO_CENTRES = (
+    (
+        "26743",
+        "Phường Bến Thành",
+        10.77072,
+        106.69452,
+        "92 Nguyễn Trãi, Phường Bến Thành",
+        "Phường Bến Thành; Phường Nguyễn Thái Bình; Phường Phạm Ngũ Lão; Quận 1",
+        3,
+    ),
+    (
+        "26740",
+        "Phường Sài Gòn",
+        10.78093,
+        106.70418,
+        "45–47 Lê Duẩn, Phường Sài Gòn",
+        "Phường Đa Kao; Phường Bến Nghé; Quận 1",
+        3,
+    ),
+    (
+        "26737",
+        "Phường Tân Định",
+        10.79123,
+        106.69395,
+        "58B Nguyễn Đình Chiểu, Phường Tân Định",
+        "Phường Tân Định; Phường Đa Kao; Quận 1",
+        2,
+    ),
+    (
+        "26758",
+        "Phường Cầu Ông Lãnh",
+        10.76192,
+        106.68929,
+        "105 Trần Đình Xu, Phường Cầu Ông Lãnh",
+        "Phường Cô Giang; Phường Nguyễn Cư Trinh; Phường Cầu Kho; Quận 1",
+        2,
+    ),
+    (
+        "26884",
+        "Phường Gò Vấp",
+        10.83578,
+        106.67335,
+        "332 Quang Trung, Phường Gò Vấp",
+        "Phường 17; Phường 10; Quận Gò Vấp",
+        4,
+    ),
+)
+DEMO_PROCEDURES = (
+    ("1.001193", "Thủ tục đăng ký khai sinh", "Hộ tịch"),
+    ("1.000894", "Thủ tục đăng ký kết hôn", "Hộ tịch"),
+    ("1.000656", "Thủ tục đăng ký khai tử", "Hộ tịch"),
+    ("1.004884", "Thủ tục đăng ký lại khai sinh", "Hộ tịch"),
+    ("1.000689", "Thủ tục đăng ký khai sinh kết hợp đăng ký nhận cha, mẹ, con", "Hộ tịch"),
+    ("2.000635", "Cấp bản sao Trích lục hộ tịch, bản sao Giấy khai sinh", "Hộ tịch"),
+    (
+        "2.000815",
+        "Chứng thực bản sao từ bản chính giấy tờ, văn bản do cơ quan, tổ chức có "
+        "thẩm quyền của Việt Nam cấp hoặc chứng nhận",
+        "Chứng thực",
+    ),
+    ("2.000884", "Chứng thực chữ ký trong các giấy tờ, văn bản", "Chứng thực"),
+)
+
+
+def make_demo_city(now: datetime, *, days: int = 7) -> list[Centre]:
+    """Five centres with counters and generated slots; Bến Thành nearly fully booked."""
+    from core.slots import generate_slots
+
+    fields = [make_field("Hộ tịch"), make_field("Chứng thực", intake=5)]
+    for code, name, field_name in DEMO_PROCEDURES:
+        make_procedure(code, name, field=make_field(field_name))
+    centres = []
+    for code, name, lat, lon, address, legacy, counters in DEMO_CENTRES:
+        centre = make_centre(code, name, lat=lat, lon=lon, address=address)
+        centre.legacy_names = legacy
+        centre.search_text = fold(f"{name} {legacy}")
+        make_service(centre, fields=fields, counters=counters)
+        centres.append(centre)
+    generate_slots(db.session, now=now, days=days)
+    db.session.flush()
+    for centre in centres:
+        slots = db.session.query(Slot).filter_by(centre_id=centre.id).order_by(Slot.starts_at)
+        for i, slot in enumerate(slots):
+            if centre.code == "26743":
+                # Crowded in the city centre: the page should steer people elsewhere.
+                slot.booked = slot.capacity if i % 8 != 7 else slot.capacity - 1
+            else:
+                slot.booked = (i * 7 + int(centre.code)) % (slot.capacity + 1)
+    db.session.flush()
+    return centres
+
+
+# ---------------------------------------------------------------- staff (counter workstation)
+
+STAFF_PASSWORD = "mat-khau-quay-1"
+
+
+def make_staff(
+    centre: Centre | None,
+    username: str | None = None,
+    *,
+    role: str = "officer",
+    full_name: str = "Nguyễn Văn An",
+    password: str = STAFF_PASSWORD,
+    active: bool = True,
+):
+    """A staff member with a real (fast) password hash; `role` by value: officer, manager …"""
+    from datetime import UTC
+
+    from werkzeug.security import generate_password_hash
+
+    from core.models import Role, Staff
+
+    staff = Staff(
+        username=username or f"canbo{next(_seq)}",
+        full_name=full_name,
+        password_hash=generate_password_hash(password, method="pbkdf2:sha256:1000"),
+        role=Role(role),
+        centre_id=centre.id if centre is not None else None,
+        active=active,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    db.session.add(staff)
+    db.session.flush()
+    return staff
+
+
+def make_assignment(staff, centre: Centre, day, reason: str = "Hỗ trợ cao điểm"):
+    """Dispatch `staff` to `centre` for the local `day`."""
+    from datetime import UTC
+
+    from core.models import StaffAssignment
+
+    assignment = StaffAssignment(
+        staff_id=staff.id,
+        centre_id=centre.id,
+        day=day,
+        reason=reason,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    return assignment
+
+
+# --- The centre floor: staff tokens, devices, appointments, tickets ----------------------------
+
+
+def staff_token(staff) -> str:
+    """A fresh API bearer token for `staff` (see `make_staff`)."""
+    from core.auth import issue_staff_token
+
+    return issue_staff_token(db.session, staff)
+
+
+def make_device(centre: Centre, kind: str = "kiosk"):
+    """A kiosk or display (`kind` by value) of `centre`, and its bearer token."""
+    import secrets
+    from datetime import UTC
+
+    from core.identity import token_hash
+    from core.models import Device, DeviceKind
+
+    token = secrets.token_urlsafe(24)
+    device = Device(
+        kind=DeviceKind(kind),
+        centre_id=centre.id,
+        name=f"{kind} {next(_seq)}",
+        token_hash=token_hash(token),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    db.session.add(device)
+    db.session.flush()
+    return device, token
+
+
+def make_appointment(
+    service: Service,
+    procedure: Procedure,
+    starts_at: datetime,
+    *,
+    full_name: str = "Trần Thị Bình",
+    phone: str = PHONE,
+):
+    """A booked appointment in a fresh slot of `service` (its QR: `booking.qr_payload`)."""
+    import secrets
+
+    from core import tokens
+    from core.models import Appointment, AppointmentStatus
+
+    slot = make_slot(service, starts_at, booked=1)
+    appointment = Appointment(
+        code=tokens.booking_code(),
+        slot_id=slot.id,
+        centre_id=service.centre_id,
+        service_id=service.id,
+        procedure_id=procedure.id,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        status=AppointmentStatus.BOOKED,
+        full_name=full_name,
+        phone=phone,
+        citizen_hash=f"{next(_seq):064d}",
+        manage_token_hash="t" * 64,
+        qr_nonce=secrets.token_hex(8),
+        consent_at=starts_at - timedelta(days=1),
+        created_at=starts_at - timedelta(days=1),
+    )
+    db.session.add(appointment)
+    db.session.flush()
+    return appointment
+
+
+def make_ticket(
+    centre: Centre,
+    now: datetime,
+    *,
+    service: Service | None = None,
+    procedure: Procedure | None = None,
+    priority: str = "none",
+):
+    """A walk-in ticket issued at `now` (within opening hours), not yet committed."""
+    from core.models import PriorityClass
+    from core.tickets import issue_walk_in
+
+    return issue_walk_in(
+        db.session,
+        centre,
+        now=now,
+        service=service,
+        procedure=procedure,
+        priority=PriorityClass(priority),
+    )

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_DEFAULT": "600 per minute",
     "RATE_LIMITS_ENABLED": True,
     "SQL_POOL_SIZE": 20,
+    # Days after an appointment or ticket before names, phones and e-mails are erased.
+    "PERSONAL_DATA_RETENTION_DAYS": 30,
     # Centre floor.
     "GRACE_MINUTES": 15,
     "EARLY_CHECKIN_MINUTES": 60,

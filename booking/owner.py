@@ -1,0 +1,53 @@
+"""Proof of ownership on the pages: the manage token, from the form, the link or the session.
+
+After a booking (or a successful look-up) the browser's signed session remembers the token,
+so the confirmation, downloads and cancel pages work without the token in every URL (where
+it would end up in logs and Referer headers).
+"""
+
+from __future__ import annotations
+
+from flask import abort, make_response, redirect, render_template, request, session, url_for
+
+from core.booking import get_owned
+from core.errors import NotFound
+from core.extensions import db
+from core.models import Appointment
+
+_SESSION_KEY = "owned_appointments"
+# A shared phone should not accumulate everyone's bookings.
+_REMEMBER_AT_MOST = 5
+
+
+def remember(code: str, token: str) -> None:
+    owned = {k: v for k, v in session.get(_SESSION_KEY, {}).items() if k != code}
+    owned[code] = token
+    session[_SESSION_KEY] = dict(list(owned.items())[-_REMEMBER_AT_MOST:])
+
+
+def presented_token(code: str) -> str:
+    token = request.form.get("token") or request.args.get("token")
+    return (token or session.get(_SESSION_KEY, {}).get(code, ""))[:100]
+
+
+def lookup_page(code: str = "", token: str = "", *, error: str | None = None, status: int = 200):
+    """The manage form: booking code and manage token."""
+    page = render_template("booking/manage.html", code=code, token=token, error=error)
+    return page, status
+
+
+def owned_or_abort(code: str) -> tuple[Appointment, str]:
+    """The appointment `code` if the presented token is its manage token.
+
+    Without a token the citizen is sent to the look-up form; with a wrong one the form is
+    shown again with a clear message (404, so codes cannot be probed).
+    """
+    token = presented_token(code)
+    if not token:
+        abort(redirect(url_for("booking.manage", code=code)))
+    try:
+        appointment = get_owned(db.session, code, token)
+    except NotFound as err:
+        abort(make_response(*lookup_page(code[:16], error=err.code, status=404)))
+    remember(appointment.code, token)
+    return appointment, token

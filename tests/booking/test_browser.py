@@ -1,0 +1,344 @@
+"""Citizen booking pages in a real browser: Debian's Chromium driven by Playwright.
+
+Runs only with XEPHANG_TEST_BROWSER=1 (and fails instead of skipping under CI=true). The app
+is served by werkzeug on 127.0.0.1 from a SQLite file holding a small real-looking city, with
+the clock fixed to a Monday morning so pages and screenshots are the same on every run.
+Set XEPHANG_SCREENSHOTS=<dir> to keep the screenshots taken along the way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from core.catalogue import index
+from core.extensions import db
+from core.models import Appointment, AppointmentStatus, Slot
+from tests.conftest import _make_app, need
+from tests.factories import cccd, make_demo_city
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
+# Monday 7 December 2026, 08:00 in Ho Chi Minh City.
+NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+# Screenshots of long pages: the first screen and a half, enough for the README.
+TALL = {"x": 0, "y": 0, "width": 390, "height": 1280}
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BIRTH = "1.001193"
+
+
+@dataclass
+class Live:
+    url: str
+    app: object
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Iterator[Live]:
+    need(
+        os.environ.get("XEPHANG_TEST_BROWSER") == "1",
+        "browser tests are off: set XEPHANG_TEST_BROWSER=1 (uses Debian's /usr/bin/chromium)",
+    )
+    need(
+        Path(CHROMIUM).exists(),
+        f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver",
+    )
+    tmp = tmp_path_factory.mktemp("browser")
+    app = _make_app(
+        tmp,
+        f"sqlite:///{tmp / 'browser.db'}",
+        {"WTF_CSRF_ENABLED": True, "CLOCK": lambda: NOW},
+    )
+    with app.app_context():
+        db.create_all()
+        index.invalidate()
+        make_demo_city(NOW)
+        db.session.commit()
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Live(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+        index.invalidate()
+
+
+@pytest.fixture(scope="module")
+def browser(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser, live):
+    context = browser.new_context(viewport=PHONE, base_url=live.url, locale="vi-VN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    path = Path(os.environ.get("XEPHANG_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def accessible(page) -> None:
+    """axe-core's WCAG 2.0/2.1 A and AA rules find nothing on the current page."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url="/vendor/axe-core/axe.min.js")
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    problems = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+    ]
+    assert not problems, f"{page.url}\n" + "\n".join(problems)
+
+
+def fill_person(page, n: int, **overrides) -> None:
+    values = {
+        "#full_name": "Nguyễn Thị Mai",
+        "#phone": "0912 345 678",
+        "#citizen_id": cccd(n),
+        "#email": "",
+        **overrides,
+    }
+    for selector, value in values.items():
+        page.fill(selector, value)
+
+
+def book_through_pages(page, n: int) -> tuple[str, str]:
+    """Search → centre → first free slot → form → confirmation; returns (code, token)."""
+    page.goto(f"/procedures/{BIRTH}?place=tan+dinh")
+    page.click(".centre a.stretched >> nth=0")
+    page.click("a.slot >> nth=0")
+    fill_person(page, n)
+    page.check("#consent")
+    page.click("button:has-text('Đặt lịch')")
+    page.wait_for_selector(".ticket__code")
+    return page.inner_text(".ticket__code").strip(), page.inner_text("code.token").strip()
+
+
+def appointment_status(live: Live, code: str) -> AppointmentStatus:
+    with live.app.app_context():
+        status = db.session.scalar(select(Appointment.status).where(Appointment.code == code))
+        db.session.remove()
+    return status
+
+
+def test_journey_search_centre_slot_book_see_qr_then_cancel_with_the_code(
+    browser, live, phone, shots
+):
+    page = phone
+    page.goto("/")
+    page.screenshot(path=shots / "01-home.png")
+    page.fill("#q", "ho tich")
+    page.click("button:has-text('Tìm thủ tục')")
+    page.wait_for_selector(".result")
+    assert "Thủ tục đăng ký khai sinh" in page.inner_text(".results")
+    page.screenshot(path=shots / "02-search.png")
+    page.get_by_role("link", name="Thủ tục đăng ký khai sinh", exact=True).click()
+
+    page.fill("#place", "pham ngu lao")  # a ward name from before the 2025 merger
+    page.click(".origin__form button")
+    assert "Phường Bến Thành" in page.inner_text(".origin__now")
+    assert "đang gần kín lịch" in page.inner_text("main")  # the crowded centre is flagged
+    page.screenshot(path=shots / "03-centres.png", full_page=True, clip=TALL)
+    first = page.inner_text(".centre .centre__name >> nth=0")
+    assert first != "Phường Bến Thành"  # the nearly full nearest centre is not first
+    page.click(".centre a.stretched >> nth=0")
+
+    page.wait_for_selector(".days")
+    page.screenshot(path=shots / "04-slots.png")
+    page.click("a.slot >> nth=0")
+
+    fill_person(page, 201, **{"#citizen_id": "0790", "#phone": "0212"})
+    page.click("button:has-text('Đặt lịch')")
+    assert page.is_visible(".error-summary")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    page.screenshot(path=shots / "05-form-errors.png")
+    fill_person(page, 201)
+    page.check("#consent")
+    page.click("button:has-text('Đặt lịch')")
+
+    page.wait_for_selector(".ticket__qr svg")
+    assert page.inner_text("h1") == "Đặt lịch thành công"
+    assert page.is_visible(".ticket__qr svg")
+    code = page.inner_text(".ticket__code").strip()
+    token = page.inner_text("code.token").strip()
+    page.screenshot(path=shots / "06-confirmation.png", full_page=True, clip=TALL)
+    with page.expect_download() as download:
+        page.click("a:has-text('Tải mã QR')")
+    assert download.value.suggested_filename == f"lich-hen-{code}.png"
+    assert appointment_status(live, code) is AppointmentStatus.BOOKED
+
+    # Later, on another device, with the booking code and the manage code.
+    other = browser.new_context(viewport=PHONE, base_url=live.url).new_page()
+    other.goto("/manage")
+    other.fill("#code", code)
+    other.fill("#token", token)
+    other.click("button:has-text('Xem lịch hẹn')")
+    other.click("a:has-text('Huỷ lịch hẹn')")
+    other.check("#confirm")
+    other.click("button:has-text('Huỷ lịch hẹn')")
+    other.wait_for_selector(".ticket--inactive")
+    assert "Đã huỷ" in other.inner_text(".ticket__status")
+    other.context.close()
+    assert appointment_status(live, code) is AppointmentStatus.CANCELLED
+
+
+def _full_slot_id(live: Live) -> int:
+    with live.app.app_context():
+        slot_id = db.session.scalar(
+            select(Slot.id).where(Slot.booked >= Slot.capacity).order_by(Slot.starts_at).limit(1)
+        )
+        db.session.remove()
+    return slot_id
+
+
+def test_every_booking_page_passes_axe_wcag_2_1_aa(browser, live, phone):
+    page = phone
+    for url in (
+        "/",
+        "/?q=ho+tich",
+        "/?q=khong+co+thu+tuc+nay",
+        f"/procedures/{BIRTH}",
+        f"/procedures/{BIRTH}?place=ben+thanh",
+        f"/procedures/{BIRTH}?place=phuong",
+        f"/procedures/{BIRTH}/centres/26743",
+        f"/procedures/{BIRTH}/centres/26737",
+        f"/procedures/{BIRTH}/book?slot={_full_slot_id(live)}",
+        "/manage",
+        "/no-such-page",
+        "/procedures/9.999999",
+        "/?lang=en",
+        f"/procedures/{BIRTH}/centres/26737",
+        "/?lang=vi",
+    ):
+        page.goto(url)
+        accessible(page)
+
+    page.goto(f"/procedures/{BIRTH}/centres/26737")
+    page.click("a.slot >> nth=0")
+    accessible(page)  # the form
+    page.click("button:has-text('Đặt lịch')")
+    accessible(page)  # the form with every error
+
+    code, _token = book_through_pages(page, 202)
+    accessible(page)  # confirmation
+    for url in (
+        f"/appointments/{code}/reschedule",
+        f"/appointments/{code}/reschedule/26740",
+        f"/appointments/{code}/cancel",
+    ):
+        page.goto(url)
+        accessible(page)
+    page.goto(f"/appointments/{code}/reschedule/26740")
+    page.click("a.slot >> nth=0")
+    accessible(page)  # reschedule confirmation
+    page.click("button:has-text('Đổi sang giờ này')")
+    accessible(page)  # appointment after the move
+
+    page.goto(f"/appointments/{code}/cancel")
+    page.click("button:has-text('Huỷ lịch hẹn')")  # without ticking the box
+    accessible(page)
+    page.goto("/manage")
+    page.fill("#code", code)
+    page.fill("#token", "sai-ma")
+    page.click("button:has-text('Xem lịch hẹn')")
+    assert "không đúng" in page.inner_text(".error-summary")
+    accessible(page)
+
+
+def test_desktop_layout_passes_axe_too(browser, live, shots):
+    context = browser.new_context(viewport=DESKTOP, base_url=live.url)
+    page = context.new_page()
+    page.goto(f"/procedures/{BIRTH}/centres/26737")
+    accessible(page)
+    page.screenshot(path=shots / "07-slots-desktop.png")
+    page.goto("/?q=ho+tich")
+    accessible(page)
+    page.screenshot(path=shots / "08-search-desktop.png")
+    context.close()
+
+
+def tab_to(page, selector: str, *, limit: int = 150) -> None:
+    """Press Tab until the focused element matches `selector`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector} on {page.url}")
+
+
+def press_and_wait(page, key: str) -> None:
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def test_keyboard_only_journey_reaches_the_confirmation(browser, live, phone):
+    page = phone
+    page.goto("/")
+    tab_to(page, "#q")
+    page.keyboard.type("ho tich")
+    press_and_wait(page, "Enter")
+
+    tab_to(page, ".result a.stretched")
+    assert "khai sinh" in page.evaluate("document.activeElement.textContent")
+    press_and_wait(page, "Enter")
+
+    tab_to(page, "#place")
+    page.keyboard.type("tan dinh")
+    press_and_wait(page, "Enter")
+    tab_to(page, ".centre a.stretched")
+    press_and_wait(page, "Enter")
+
+    tab_to(page, "a.slot")
+    press_and_wait(page, "Enter")
+
+    tab_to(page, "#full_name")
+    page.keyboard.type("Trần Văn Bình")
+    page.keyboard.press("Tab")
+    page.keyboard.type("0987654321")
+    page.keyboard.press("Tab")
+    page.keyboard.type(cccd(203))
+    tab_to(page, "#consent")
+    page.keyboard.press("Space")
+    assert page.is_checked("#consent")
+    tab_to(page, "button[type=submit]")
+    press_and_wait(page, "Enter")
+
+    assert page.inner_text("h1") == "Đặt lịch thành công"
+    assert page.is_visible(".ticket__qr svg")
+    code = page.inner_text(".ticket__code").strip()
+    assert appointment_status(live, code) is AppointmentStatus.BOOKED
