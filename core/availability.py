@@ -6,11 +6,11 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.catalogue import ProcedureEntry
-from core.models import Centre, Service, Slot, service_fields, service_procedures
+from core.models import Centre, Closure, Service, Slot, service_fields, service_procedures
 from core.timeutil import day_bounds_utc
 
 HORIZON_DAYS = 14
@@ -83,6 +83,11 @@ def free_slots(
             takes_procedure(proc),
             Centre.active.is_(True),
             or_(Slot.opens_at.is_(None), Slot.opens_at <= now),
+            # A closure declared after the slots were generated leaves slots nobody may book.
+            ~exists().where(
+                Closure.day == Slot.day,
+                or_(Closure.centre_id == Slot.centre_id, Closure.centre_id.is_(None)),
+            ),
         )
         .order_by(Slot.starts_at, Service.prefix)
         .limit(limit)

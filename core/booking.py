@@ -62,11 +62,26 @@ class Applicant:
 
 
 @dataclass(frozen=True)
+class BookedSlot:
+    """Where and when a new appointment is: what a confirmation shows, with no further query."""
+
+    centre_code: str
+    centre_name: str
+    centre_address: str
+    service_prefix: str
+    service_name: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
 class Booked:
     appointment_id: int
     code: str
     manage_token: str
     replayed: bool = False
+    # None for a replay: the appointment may have moved or been cancelled since.
+    slot: BookedSlot | None = None
 
 
 def validate_applicant(
@@ -139,6 +154,11 @@ def _slot_row(session: Session, slot_id: int, proc: ProcedureEntry):
             Slot.booked,
             Slot.opens_at,
             Centre.active,
+            Centre.code.label("centre_code"),
+            Centre.name.label("centre_name"),
+            Centre.address.label("centre_address"),
+            Service.prefix.label("service_prefix"),
+            Service.name.label("service_name"),
             takes.label("takes"),
             closed.label("closed"),
         )
@@ -297,7 +317,16 @@ def book(
         )
         .returning(Appointment.id)
     ).scalar_one()
-    return Booked(appointment_id, code, manage)
+    where = BookedSlot(
+        row.centre_code,
+        row.centre_name,
+        row.centre_address,
+        row.service_prefix,
+        row.service_name,
+        row.starts_at,
+        row.ends_at,
+    )
+    return Booked(appointment_id, code, manage, slot=where)
 
 
 def get_owned(session: Session, code: str, manage_token: str) -> Appointment:

@@ -29,6 +29,7 @@ _TITLES = {
 def problem(
     status: int,
     code: str,
+    /,
     *,
     detail: str | None = None,
     errors: dict[str, str] | None = None,
@@ -43,7 +44,8 @@ def problem(
     }
     if errors:
         body["errors"] = {f: message(c) for f, c in errors.items()}
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # Details only add members: a detail named like one (e.g. `status`) never overwrites it.
+    body.update({k: v for k, v in extra.items() if v is not None and k not in body})
     return Response(json.dumps(body), status=status, mimetype="application/problem+json")
 
 

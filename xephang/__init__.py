@@ -22,7 +22,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app)
     i18n.init_app(app)
-    errors.init_app(app)
     web.init_app(app)
+    # After web: flask-smorest's Api registers its own HTTPException handler; ours must win.
+    errors.init_app(app)
     cli.init_app(app)
     return app

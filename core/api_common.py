@@ -1,0 +1,196 @@
+"""What every JSON API blueprint shares: request parsing whose refusals are problem+json,
+the documented shapes of tickets and problems, and bearer-token authentication.
+
+Feature packages may not import each other, so the kiosk, counter and public ticket APIs
+meet here rather than copying one another.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+
+from core.auth import bearer_token
+from core.errors import DomainError, InvalidInput
+from core.extensions import api, csrf
+from core.messages import MESSAGES
+
+BEARER = "bearerAuth"
+
+
+def field_codes(messages: Any) -> dict[str, str]:
+    """{location: {field: [code, …]}} from webargs → {field: code}; unknown text → a code."""
+    inner = messages
+    if isinstance(messages, dict) and len(messages) == 1:
+        inner = next(iter(messages.values()))
+    if not isinstance(inner, dict):
+        return {"body": "invalid_value"}
+    found: dict[str, str] = {}
+    for name, value in inner.items():
+        while isinstance(value, dict | list) and value:
+            value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+        code = value if isinstance(value, str) and value in MESSAGES else "invalid_value"
+        found["body" if name == "_schema" else str(name)] = code
+    return found or {"body": "invalid_value"}
+
+
+class ProblemParser(FlaskParser):
+    """Webargs parsing whose refusals are domain errors (problem+json, localised)."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        # Any non-empty body is read as JSON: clients that forget the Content-Type still work.
+        data = req.get_data(cache=True)
+        if not data:
+            return webargs_core.missing
+        try:
+            return webargs_core.parse_json(data)
+        except (ValueError, RecursionError):
+            raise DomainError("invalid_json") from None
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        raise DomainError("invalid_json")
+
+    def handle_error(  # type: ignore[override]
+        self, error: Any, req: Any, schema: Any, *, error_status_code: Any, error_headers: Any
+    ) -> Any:
+        raise InvalidInput(field_codes(error.messages))
+
+
+class ApiBlueprint(Blueprint):
+    """A smorest blueprint for bearer-token APIs: problem+json parsing, CSRF only for cookies."""
+
+    ARGUMENTS_PARSER = ProblemParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        csrf.exempt(self)
+        self.before_request(_csrf_for_cookie_sessions)
+        self.record_once(_document_bearer)
+
+
+def _csrf_for_cookie_sessions() -> None:
+    """A bearer token cannot be forged by another site; a session cookie can be sent by one.
+
+    The blueprint is exempt from the app-wide CSRF check so devices and scripts can call it,
+    so a write that relies on the officer's session cookie is checked here instead (pages
+    send the token in the X-CSRFToken header).
+    """
+    if bearer_token() is not None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if current_user.is_authenticated and current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+
+
+def _document_bearer(state: BlueprintSetupState) -> None:
+    spec = api.spec
+    if spec is not None and BEARER not in spec.components.security_schemes:
+        spec.components.security_scheme(
+            BEARER,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A kiosk or display device token, or a staff API token. "
+                "Staff pages may use their session cookie instead (with X-CSRFToken).",
+            },
+        )
+
+
+def secured() -> dict[str, Any]:
+    """`@blp.doc(**secured())`: the operation needs a bearer token (or a staff session)."""
+    return {"security": [{BEARER: []}]}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+# --- Request fields ---------------------------------------------------------------------------
+
+
+def codes(**extra: str) -> dict[str, str]:
+    """Marshmallow error messages as message codes of `core.messages`."""
+    return {"required": "required", "null": "required", **extra}
+
+
+class Text(fields.String):
+    """A string without control characters or lone surrogates (databases refuse NUL and
+    unencodable text, and neither belongs in a code or a name)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in text):
+            raise self.make_error("invalid")
+        return text
+
+
+def text(max_length: int, *, required: bool = False, **kw: Any) -> Text:
+    return Text(
+        required=required,
+        validate=validate.Length(max=max_length, error="too_long"),
+        error_messages=codes(invalid="invalid_value"),
+        **kw,
+    )
+
+
+class InputSchema(ma.Schema):
+    class Meta:
+        # Ignore what we do not know: clients may send more than this version reads.
+        unknown = ma.EXCLUDE
+
+
+# --- Documented response shapes (the presenters build the bodies) ------------------------------
+
+
+class Problem(ma.Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    code = fields.String(metadata={"description": "Stable reason code."})
+    detail = fields.String(metadata={"description": "Message in the request's language."})
+    errors = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class Eta(ma.Schema):
+    low = fields.Integer(metadata={"description": "Minutes, lower end of the range."})
+    high = fields.Integer(metadata={"description": "Minutes, upper end of the range."})
+
+
+class TicketPublic(ma.Schema):
+    """A queue ticket as anyone holding its public id sees it: no personal data."""
+
+    public_id = fields.String(metadata={"description": "Unguessable id of the live ticket."})
+    label = fields.String(metadata={"example": "A023"})
+    centre = fields.String(metadata={"description": "Centre code."})
+    centre_name = fields.String()
+    service = fields.String(metadata={"description": "Prefix of the line (A, B, …)."})
+    service_name = fields.String()
+    procedure = fields.String(allow_none=True, metadata={"description": "Procedure code."})
+    source = fields.String(metadata={"description": "appointment | walk_in | remote"})
+    priority = fields.String(
+        metadata={
+            "description": "none | elderly | disability | pregnant | meritorious | young_child"
+        }
+    )
+    status = fields.String(
+        metadata={
+            "description": "waiting | called | serving | done | no_show | transferred | cancelled"
+        }
+    )
+    queue_time = fields.String(metadata={"description": "ISO 8601 (+07:00): place in the queue."})
+    issued_at = fields.String()
+    called_at = fields.String(allow_none=True)
+    counter = fields.Integer(allow_none=True, metadata={"description": "Counter number."})
+    position = fields.Integer(metadata={"description": "Waiting tickets ahead in its line."})
+    eta_minutes = fields.Nested(Eta, allow_none=True, metadata={"description": "While waiting."})
