@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import tokens
@@ -37,8 +37,9 @@ from core.models import (
     service_fields,
     service_procedures,
 )
+from core.models.base import UTCDateTime
 from core.text import nfc
-from core.timeutil import day_bounds_utc, local_day
+from core.timeutil import local_day
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -123,55 +124,132 @@ def _procedure(session: Session, code: str) -> ProcedureEntry:
     return proc
 
 
-def _slot_row(session: Session, slot_id: int, proc: ProcedureEntry):
-    """The slot with its centre and service, whether its service takes `proc`, and closure."""
-    takes = or_(
-        and_(
-            exists().where(
-                service_fields.c.service_id == Slot.service_id,
-                service_fields.c.field_id == proc.field_id,
-            ),
-            or_(Service.level.is_(None), Service.level == proc.level),
-        ),
+# The booking hot path runs prebuilt Core statements on the session's connection: building
+# and cache-keying SQLAlchemy constructs per request cost more CPU than the database work.
+_slots, _services, _centres = Slot.__table__, Service.__table__, Centre.__table__
+_appts, _closures, _standings = Appointment.__table__, Closure.__table__, CitizenStanding.__table__
+
+_TAKES = or_(
+    and_(
         exists().where(
-            service_procedures.c.service_id == Slot.service_id,
-            service_procedures.c.procedure_id == proc.id,
+            service_fields.c.service_id == _slots.c.service_id,
+            service_fields.c.field_id == bindparam("field_id"),
         ),
+        or_(_services.c.level.is_(None), _services.c.level == bindparam("level")),
+    ),
+    exists().where(
+        service_procedures.c.service_id == _slots.c.service_id,
+        service_procedures.c.procedure_id == bindparam("procedure_id"),
+    ),
+)
+_CLOSED = exists().where(
+    _closures.c.day == _slots.c.day,
+    or_(_closures.c.centre_id == _slots.c.centre_id, _closures.c.centre_id.is_(None)),
+)
+_MINE_ACTIVE = and_(
+    _appts.c.citizen_hash == bindparam("citizen_hash"),
+    _appts.c.status == AppointmentStatus.BOOKED.value,
+    _appts.c.ends_at > bindparam("now", type_=UTCDateTime()),
+    _appts.c.id != bindparam("ignore_id"),
+)
+_ACTIVE_COUNT = select(func.count()).where(_MINE_ACTIVE).scalar_subquery()
+_other_slot = _slots.alias("other_slot")
+# The citizen's appointments for the same procedure on the requested slot's local day.
+_SAME_DAY_COUNT = (
+    select(func.count())
+    .select_from(_appts.join(_other_slot, _other_slot.c.id == _appts.c.slot_id))
+    .where(
+        _MINE_ACTIVE,
+        _appts.c.procedure_id == bindparam("procedure_id"),
+        _other_slot.c.day == _slots.c.day,
     )
-    closed = exists().where(
-        Closure.day == Slot.day,
-        or_(Closure.centre_id == Slot.centre_id, Closure.centre_id.is_(None)),
+    .scalar_subquery()
+)
+_SUSPENDED_UNTIL = (
+    select(_standings.c.suspended_until)
+    .where(_standings.c.citizen_hash == bindparam("citizen_hash"))
+    .scalar_subquery()
+)
+_SLOT_ROW = (
+    select(
+        _slots.c.id,
+        _slots.c.centre_id,
+        _slots.c.service_id,
+        _slots.c.starts_at,
+        _slots.c.ends_at,
+        _slots.c.day,
+        _slots.c.capacity,
+        _slots.c.booked,
+        _slots.c.opens_at,
+        _centres.c.active,
+        _centres.c.code.label("centre_code"),
+        _centres.c.name.label("centre_name"),
+        _centres.c.address.label("centre_address"),
+        _services.c.prefix.label("service_prefix"),
+        _services.c.name.label("service_name"),
+        _TAKES.label("takes"),
+        _CLOSED.label("closed"),
+        _ACTIVE_COUNT.label("active_count"),
+        _SAME_DAY_COUNT.label("same_day_count"),
+        _SUSPENDED_UNTIL.label("suspended_until"),
     )
-    row = session.execute(
-        select(
-            Slot.id,
-            Slot.centre_id,
-            Slot.service_id,
-            Slot.starts_at,
-            Slot.ends_at,
-            Slot.day,
-            Slot.capacity,
-            Slot.booked,
-            Slot.opens_at,
-            Centre.active,
-            Centre.code.label("centre_code"),
-            Centre.name.label("centre_name"),
-            Centre.address.label("centre_address"),
-            Service.prefix.label("service_prefix"),
-            Service.name.label("service_name"),
-            takes.label("takes"),
-            closed.label("closed"),
+    .select_from(
+        _slots.join(_services, _services.c.id == _slots.c.service_id).join(
+            _centres, _centres.c.id == _slots.c.centre_id
         )
-        .join(Service, Service.id == Slot.service_id)
-        .join(Centre, Centre.id == Slot.centre_id)
-        .where(Slot.id == slot_id)
-    ).one_or_none()
+    )
+    .where(_slots.c.id == bindparam("slot_id"))
+)
+_TAKE_SEAT = (
+    update(_slots)
+    .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity)
+    .values(booked=_slots.c.booked + 1)
+)
+_FREE_SEAT = (
+    update(_slots)
+    .where(_slots.c.id == bindparam("sid"), _slots.c.booked > 0)
+    .values(booked=_slots.c.booked - 1)
+)
+_INSERT_APPOINTMENT = insert(_appts).returning(_appts.c.id)
+_BY_IDEMPOTENCY_KEY = select(
+    _appts.c.id, _appts.c.code, _appts.c.citizen_hash, _appts.c.qr_nonce
+).where(_appts.c.idempotency_key == bindparam("key"))
+_LOCK_CITIZEN = text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 7))")
+
+
+def _slot_row(
+    session: Session,
+    slot_id: int,
+    proc: ProcedureEntry,
+    hashed: str,
+    now: datetime,
+    *,
+    ignore_appointment: int | None = None,
+) -> Row:
+    """The slot with its centre and service, whether its service takes `proc`, whether the
+    day is closed, and the citizen's standing against the limits — in one round trip."""
+    row = (
+        session.connection()
+        .execute(
+            _SLOT_ROW,
+            {
+                "slot_id": slot_id,
+                "field_id": proc.field_id,
+                "level": proc.level,
+                "procedure_id": proc.id,
+                "citizen_hash": hashed,
+                "now": now,
+                "ignore_id": ignore_appointment or -1,
+            },
+        )
+        .one_or_none()
+    )
     if row is None:
         raise NotFound("slot_not_found", field="slot_id")
     return row
 
 
-def _check_slot(row, proc: ProcedureEntry, now: datetime, rules: BookingRules) -> None:
+def _check_slot(row: Row, now: datetime, rules: BookingRules) -> None:
     if not row.takes:
         raise InvalidInput({"procedure": "procedure_not_taken"}, slot_id=row.id)
     if row.starts_at <= now + timedelta(minutes=rules.min_lead_minutes):
@@ -185,74 +263,29 @@ def _check_slot(row, proc: ProcedureEntry, now: datetime, rules: BookingRules) -
 def _lock_citizen(session: Session, hashed: str) -> None:
     """Serialise bookings of one citizen so two requests cannot both pass the limits."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 7))"), {"h": hashed}
-        )
+        session.connection().execute(_LOCK_CITIZEN, {"h": hashed})
     # SQLite: the whole write transaction already holds the database's single write lock.
 
 
-def _check_limits(
-    session: Session,
-    hashed: str,
-    proc_id: int,
-    slot_day_start: datetime,
-    now: datetime,
-    rules: BookingRules,
-    *,
-    ignore_appointment: int | None = None,
-) -> None:
-    day_end = slot_day_start + timedelta(days=1)
-    same_day = and_(
-        Appointment.procedure_id == proc_id,
-        Appointment.starts_at >= slot_day_start,
-        Appointment.starts_at < day_end,
-    )
-    active = and_(
-        Appointment.citizen_hash == hashed,
-        Appointment.status == AppointmentStatus.BOOKED,
-        Appointment.ends_at > now,
-    )
-    if ignore_appointment is not None:
-        active = and_(active, Appointment.id != ignore_appointment)
-    counts = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((same_day, 1), else_=0)), 0),
-            select(CitizenStanding.suspended_until)
-            .where(CitizenStanding.citizen_hash == hashed)
-            .scalar_subquery(),
-        ).where(active)
-    ).one()
-    total, per_day, suspended_until = counts
-    if suspended_until is not None and suspended_until > now:
-        raise LimitExceeded("suspended", until=suspended_until.isoformat())
-    if total >= rules.max_active:
+def _check_limits(row: Row, now: datetime, rules: BookingRules) -> None:
+    if row.suspended_until is not None and row.suspended_until > now:
+        raise LimitExceeded("suspended", until=row.suspended_until.isoformat())
+    if row.active_count >= rules.max_active:
         raise LimitExceeded("too_many_active", limit=rules.max_active)
-    if per_day >= rules.max_per_procedure_day:
+    if row.same_day_count >= rules.max_per_procedure_day:
         raise LimitExceeded("one_per_procedure_day", limit=rules.max_per_procedure_day)
 
 
 def _take_seat(session: Session, slot_id: int) -> bool:
-    result = session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.booked < Slot.capacity)
-        .values(booked=Slot.booked + 1)
-    )
-    return result.rowcount == 1
+    return session.connection().execute(_TAKE_SEAT, {"sid": slot_id}).rowcount == 1
 
 
 def _free_seat(session: Session, slot_id: int) -> None:
-    session.execute(
-        update(Slot).where(Slot.id == slot_id, Slot.booked > 0).values(booked=Slot.booked - 1)
-    )
+    session.connection().execute(_FREE_SEAT, {"sid": slot_id})
 
 
 def _replay(session: Session, key: str, hashed: str, secret: str) -> Booked | None:
-    row = session.execute(
-        select(
-            Appointment.id, Appointment.code, Appointment.citizen_hash, Appointment.qr_nonce
-        ).where(Appointment.idempotency_key == key)
-    ).one_or_none()
+    row = session.connection().execute(_BY_IDEMPOTENCY_KEY, {"key": key}).one_or_none()
     if row is None:
         return None
     if row.citizen_hash != hashed:
@@ -284,39 +317,44 @@ def book(
         earlier := _replay(session, idempotency_key, applicant.citizen_id_hash, secret)
     ):
         return earlier
-    row = _slot_row(session, slot_id, proc)
-    _check_slot(row, proc, now, rules)
-    day_start, _ = day_bounds_utc(row.day)
-    _check_limits(session, applicant.citizen_id_hash, proc.id, day_start, now, rules)
+    row = _slot_row(session, slot_id, proc, applicant.citizen_id_hash, now)
+    _check_slot(row, now, rules)
+    _check_limits(row, now, rules)
     if not _take_seat(session, slot_id):
         raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
     code = tokens.booking_code()
     nonce = secrets.token_hex(8)
     manage = tokens.manage_token(secret, code, nonce)
-    appointment_id = session.execute(
-        insert(Appointment)
-        .values(
-            code=code,
-            slot_id=slot_id,
-            centre_id=row.centre_id,
-            service_id=row.service_id,
-            procedure_id=proc.id,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            status=AppointmentStatus.BOOKED,
-            full_name=applicant.full_name,
-            phone=applicant.phone,
-            email=applicant.email,
-            citizen_hash=applicant.citizen_id_hash,
-            manage_token_hash=token_hash(manage),
-            qr_nonce=nonce,
-            idempotency_key=idempotency_key,
-            locale=locale,
-            consent_at=now,
-            created_at=now,
+    appointment_id = (
+        session.connection()
+        .execute(
+            _INSERT_APPOINTMENT,
+            {
+                "code": code,
+                "slot_id": slot_id,
+                "centre_id": row.centre_id,
+                "service_id": row.service_id,
+                "procedure_id": proc.id,
+                "starts_at": row.starts_at,
+                "ends_at": row.ends_at,
+                "status": AppointmentStatus.BOOKED,
+                "full_name": applicant.full_name,
+                "phone": applicant.phone,
+                "email": applicant.email,
+                "citizen_hash": applicant.citizen_id_hash,
+                "manage_token_hash": token_hash(manage),
+                "qr_nonce": nonce,
+                "idempotency_key": idempotency_key,
+                "locale": locale,
+                "consent_at": now,
+                "created_at": now,
+                "cancelled_at": None,
+                "checked_in_at": None,
+                "purged_at": None,
+            },
         )
-        .returning(Appointment.id)
-    ).scalar_one()
+        .scalar_one()
+    )
     where = BookedSlot(
         row.centre_code,
         row.centre_name,
@@ -373,18 +411,11 @@ def reschedule(
         return
     proc = _procedure(session, appointment.procedure.code)
     _lock_citizen(session, appointment.citizen_hash)
-    row = _slot_row(session, slot_id, proc)
-    _check_slot(row, proc, now, rules)
-    day_start, _ = day_bounds_utc(row.day)
-    _check_limits(
-        session,
-        appointment.citizen_hash,
-        proc.id,
-        day_start,
-        now,
-        rules,
-        ignore_appointment=appointment.id,
+    row = _slot_row(
+        session, slot_id, proc, appointment.citizen_hash, now, ignore_appointment=appointment.id
     )
+    _check_slot(row, now, rules)
+    _check_limits(row, now, rules)
     if not _take_seat(session, slot_id):
         raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
     moved = session.execute(
