@@ -7,6 +7,7 @@ officers act only at their centre or the centre they are dispatched to that day.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -146,3 +147,14 @@ def load_staff(user_id: str) -> Staff | None:
         return None
     staff = db.session.get(Staff, int(user_id))
     return staff if staff is not None and staff.active else None
+
+
+def issue_staff_token(session: Session, staff: Staff) -> str:
+    """A new API bearer token for `staff`, replacing any earlier one; only its hash is kept.
+
+    The token is returned once: show it to the staff member, it cannot be read back.
+    """
+    token = secrets.token_urlsafe(32)
+    staff.api_token_hash = token_hash(token)
+    session.flush()
+    return token

@@ -29,6 +29,7 @@ MESSAGES: dict[str, Any] = {
     "invalid_phone_last4": _l(
         "Hãy nhập đúng 4 chữ số cuối của số điện thoại đã dùng khi đặt lịch."
     ),
+    "invalid_booking_code": _l("Mã đặt lịch gồm chữ và số, ví dụ K7MZ4QPA."),
     "check_in_not_found": _l(
         "Không tìm thấy lịch hẹn với mã đặt lịch và 4 số cuối điện thoại này. Vui lòng kiểm tra lại."
     ),

@@ -12,6 +12,7 @@ the race re-reads and tries the next one, so two counters never get the same tic
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,9 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import queue_policy
+from core.auth import may_act_at
 from core.calendar_days import is_public_holiday, opening_periods
 from core.db import record
-from core.errors import Conflict, LimitExceeded, NotFound
+from core.errors import Conflict, DomainError, Forbidden, LimitExceeded, NotFound
 from core.events import DomainEvent
 from core.models import (
     Appointment,
@@ -34,7 +36,9 @@ from core.models import (
     CounterService,
     PriorityClass,
     Procedure,
+    Role,
     Service,
+    Staff,
     Ticket,
     TicketEvent,
     TicketSequence,
@@ -42,11 +46,14 @@ from core.models import (
     TicketStatus,
 )
 from core.timeutil import local_day, local_to_utc, to_local
+from core.tokens import read_qr
 
 _CLAIM_ATTEMPTS = 5
 _HEAD = 20
 # Namespace of PostgreSQL advisory locks taken per centre queue.
 _QUEUE_LOCK_SPACE = 7301
+# Roles that may act on a ticket at a counter another officer holds.
+_SUPERVISORS = (Role.MANAGER, Role.OPERATOR, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,7 @@ def issue_remote(
     if not centre_open_now(session, centre, now):
         raise Conflict("centre_closed_now")
     service = service_for(session, centre, procedure)
+    _lock_citizen(session, citizen_hash)
     today = local_day(now)
     taken = session.scalar(
         select(func.count())
@@ -659,3 +667,134 @@ def estimate_for(session: Session, ticket: Ticket, *, now: datetime) -> queue_po
     return queue_policy.estimate_wait(
         position(session, ticket), open_counter_weight(session, ticket.service_id), minutes
     )
+
+
+# ---------------------------------------------------------------- kiosk and floor views
+
+
+class InvalidQr(DomainError):
+    """The scanned text is not a QR code this system signed (forged, garbled, foreign)."""
+
+    code = "invalid_qr"
+    status = 422
+
+
+def _lock_citizen(session: Session, citizen_hash: str) -> None:
+    """Serialise one citizen's remote tickets so two requests cannot both pass the daily limit.
+
+    SQLite needs nothing: the write transaction already holds the database's only write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 8))"), {"h": citizen_hash}
+        )
+
+
+def appointment_for_check_in(
+    session: Session,
+    *,
+    secret: str,
+    qr: str | None = None,
+    code: str | None = None,
+    phone_last4: str | None = None,
+) -> Appointment:
+    """The appointment a kiosk user presents: a signed QR, or booking code + last 4 phone digits.
+
+    Raises InvalidQr for a QR this system did not sign (or an outdated one), NotFound
+    appointment_not_found for an unknown code or wrong digits (the same answer for both, so
+    the kiosk tells a guesser nothing).
+    """
+    if qr is not None:
+        read = read_qr(secret, qr.strip())
+        if read is None:
+            raise InvalidQr(field="qr")
+        code, nonce = read
+        appointment = _appointment_by_code(session, code)
+        if appointment is None:
+            raise NotFound("appointment_not_found", field="qr")
+        if not hmac.compare_digest(appointment.qr_nonce, nonce):
+            raise InvalidQr(field="qr")
+        return appointment
+    appointment = _appointment_by_code(session, code or "")
+    digits = appointment.phone[-4:] if appointment is not None and appointment.phone else ""
+    if (
+        appointment is None
+        or len(digits) != 4
+        or not hmac.compare_digest(digits, phone_last4 or "")
+    ):
+        raise NotFound("appointment_not_found", field="code")
+    return appointment
+
+
+def _appointment_by_code(session: Session, code: str) -> Appointment | None:
+    wanted = "".join(code.split()).upper()
+    if not wanted or len(wanted) > 16:
+        return None
+    return session.scalars(select(Appointment).where(Appointment.code == wanted)).one_or_none()
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The floor of a centre right now: who waits in each line, who is at each counter."""
+
+    waiting: dict[int, list[Ticket]]  # service id → waiting tickets in line order
+    at_counters: dict[int, Ticket]  # counter id → the ticket called or served there
+
+
+def queue_snapshot(session: Session, centre: Centre, *, now: datetime) -> QueueSnapshot:
+    """Waiting tickets of every line of `centre` today (priority first, then queue time) and
+    the ticket at each counter, in two queries."""
+    day = local_day(now)
+    active = session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.centre_id == centre.id,
+            Ticket.day == day,
+            Ticket.status.in_([TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING]),
+        )
+        .order_by(Ticket.queue_time, Ticket.id)
+    ).all()
+    waiting: dict[int, list[Ticket]] = {}
+    at_counters: dict[int, Ticket] = {}
+    for ticket in sorted(active, key=lambda t: not t.is_priority):  # stable: keeps time order
+        if ticket.status == TicketStatus.WAITING:
+            waiting.setdefault(ticket.service_id, []).append(ticket)
+        elif ticket.counter_id is not None:
+            at_counters[ticket.counter_id] = ticket
+    return QueueSnapshot(waiting, at_counters)
+
+
+def ticket_by_public_id(session: Session, public_id: str) -> Ticket:
+    """The ticket with this public id. Raises NotFound ticket_not_found."""
+    ticket = (
+        session.scalars(select(Ticket).where(Ticket.public_id == public_id)).one_or_none()
+        if 0 < len(public_id) <= 32
+        else None
+    )
+    if ticket is None:
+        raise NotFound("ticket_not_found")
+    return ticket
+
+
+def ticket_for_staff(session: Session, public_id: str, staff: Staff, *, now: datetime) -> Ticket:
+    """The ticket `staff` may act on (start, complete, no-show, transfer) today.
+
+    Staff act at their centre or the one they are dispatched to. A ticket called to a
+    counter belongs to the officer who holds that counter; a manager, operator or admin may
+    still act on it (say, its officer left). Raises NotFound ticket_not_found, Forbidden
+    forbidden, Conflict counter_not_yours.
+    """
+    ticket = ticket_by_public_id(session, public_id)
+    if not may_act_at(session, staff, ticket.centre_id, local_day(now)):
+        raise Forbidden("forbidden")
+    counter = ticket.counter
+    held_by = counter.staff if counter is not None else None
+    if (
+        ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING)
+        and held_by is not None
+        and held_by.id != staff.id
+        and staff.role not in _SUPERVISORS
+    ):
+        assert counter is not None
+        raise Conflict("counter_not_yours", number=counter.number, name=held_by.full_name)
+    return ticket

@@ -1,7 +1,147 @@
-"""Kiosk API: check-ins and walk-in tickets (to be filled)."""
+"""Kiosk API: check-in of appointments and walk-in tickets (../shared/API.md "Tickets").
 
-from flask_smorest import Blueprint
+Every call needs the bearer token of a kiosk device of the centre in the path. Answers
+carry the public ticket only: a kiosk screen or printout never shows a name or a phone.
+"""
 
-blp = Blueprint(
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g
+from sqlalchemy import select
+
+from core import kiosk_lookup, tickets
+from core.api_common import ApiBlueprint, Problem, TicketPublic, json_response, secured
+from core.auth import require
+from core.db import transaction
+from core.directory import get_centre
+from core.errors import NotFound
+from core.extensions import db
+from core.messages import message
+from core.models import Centre, DeviceKind, PriorityClass, Procedure, Service
+from core.presenters import ticket_public
+from core.problems import problem
+from core.settings import floor_rules, secret
+from core.timeutil import clock
+from kiosk import schemas as s
+
+blp = ApiBlueprint(
     "kiosk_api", __name__, url_prefix="/api/v1", description="Kiosk: check-in and walk-in tickets"
 )
+kiosk_only = require(devices=(DeviceKind.KIOSK,))
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def kiosk_centre(code: str) -> Centre:
+    """The centre in the path, which must be the calling kiosk's own."""
+    centre = get_centre(db.session, code) if len(code) <= 16 else None
+    if centre is None or not centre.active:
+        raise NotFound("centre_not_found", field="code")
+    g.actor.require_centre(centre.id)
+    return centre
+
+
+def _procedure(code: str) -> Procedure:
+    procedure = db.session.scalars(select(Procedure).where(Procedure.code == code)).one_or_none()
+    if procedure is None:
+        raise NotFound("procedure_not_found", field="procedure")
+    return procedure
+
+
+def _service(centre: Centre, prefix: str) -> Service:
+    wanted = prefix.strip().upper()
+    service = next((x for x in centre.services if x.prefix == wanted), None)
+    if service is None:
+        raise NotFound("service_not_found", field="service")
+    return service
+
+
+def _not_found_at_kiosk(field: str | None) -> Response:
+    # The booking API's wording speaks of the manage token; at the kiosk it is the phone digits.
+    return problem(
+        404,
+        "appointment_not_found",
+        detail=message("check_in_not_found"),
+        errors={field or "code": "check_in_not_found"},
+    )
+
+
+@blp.route("/centres/<code>/check-ins", methods=["POST"])
+@kiosk_only
+@blp.arguments(s.CheckInBody)
+@blp.response(201, TicketPublic, description="Checked in: a new queue ticket")
+@blp.alt_response(200, schema=TicketPublic, description="Checked in before: the same ticket")
+@blp.alt_response(401, schema=Problem, description="No or unknown device token")
+@blp.alt_response(403, schema=Problem, description="Not a kiosk of this centre")
+@blp.alt_response(
+    404, schema=Problem, description="appointment_not_found (wrong code or digits), centre"
+)
+@blp.alt_response(
+    409,
+    schema=Problem,
+    description="appointment_other_centre (with centre_name, centre_address), "
+    "appointment_other_day (with date), too_early (with time), too_late (with procedure), "
+    "appointment_cancelled, appointment_not_active, centre_closed_now",
+)
+@blp.alt_response(422, schema=Problem, description="invalid_qr (forged or garbled), bad fields")
+@blp.doc(**secured())
+def check_in(body: dict[str, Any], code: str):
+    """Check in an appointment by its QR code or by booking code + last 4 phone digits.
+
+    The ticket queues at the booked time (or now, when later); beyond the grace window it
+    queues as a walk-in. Checking in again returns the same ticket with status 200. Before
+    opening and over lunch an appointment's own early window decides; after closing time,
+    on holidays and closure days the answer is centre_closed_now.
+    """
+    centre = kiosk_centre(code)
+    now = clock()
+    try:
+        with transaction() as session:
+            checked_in = kiosk_lookup.check_in_at_kiosk(
+                session,
+                centre,
+                now=now,
+                rules=floor_rules(),
+                secret=secret(),
+                qr=(body.get("qr") or "").strip() or None,
+                code=body.get("code"),
+                last4=body.get("phone_last4"),
+            )
+    except NotFound as err:
+        if err.code != "appointment_not_found":
+            raise
+        return _not_found_at_kiosk(err.field)
+    return json_response(
+        ticket_public(db.session, checked_in.ticket, now=now),
+        201 if checked_in.created else 200,
+        _NO_STORE,
+    )
+
+
+@blp.route("/centres/<code>/tickets", methods=["POST"])
+@kiosk_only
+@blp.arguments(s.WalkInBody)
+@blp.response(201, TicketPublic, description="A walk-in ticket, queued from now")
+@blp.alt_response(401, schema=Problem, description="No or unknown device token")
+@blp.alt_response(403, schema=Problem, description="Not a kiosk of this centre")
+@blp.alt_response(404, schema=Problem, description="Unknown centre, procedure or service")
+@blp.alt_response(409, schema=Problem, description="centre_closed_now, procedure_not_taken")
+@blp.alt_response(422, schema=Problem, description="Neither procedure nor service; bad priority")
+@blp.doc(**secured())
+def issue_ticket(body: dict[str, Any], code: str):
+    """Take a walk-in ticket for a procedure (its line is found) or directly for a line."""
+    centre = kiosk_centre(code)
+    procedure = _procedure(body["procedure"]) if body.get("procedure") else None
+    service = _service(centre, body["service"]) if body.get("service") else None
+    now = clock()
+    with transaction() as session:
+        ticket = tickets.issue_walk_in(
+            session,
+            centre,
+            now=now,
+            procedure=procedure,
+            service=service,
+            priority=PriorityClass(body["priority"]),
+        )
+    return json_response(ticket_public(db.session, ticket, now=now), 201, _NO_STORE)

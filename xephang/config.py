@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "PRIORITY_INTERLEAVE": 2,
     "REMOTE_TICKETS_PER_DAY": 1,
     "KIOSK_IDLE_SECONDS": 30,
+    "KIOSK_AUTO_PRINT": True,
+    "RATE_LIMIT_KIOSK_CHECKIN": "30 per minute",
+    "RATE_LIMIT_LOGIN": "10 per minute;60 per hour",
 }
 
 

@@ -1,0 +1,116 @@
+"""Request and response schemas of the counter API (responses are documentation only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.api_common import InputSchema, TicketPublic, codes, text
+
+
+class TransferBody(InputSchema):
+    service = text(2, metadata={"description": "Prefix of a line of the same centre (A, B, …)."})
+    counter = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=9999, error="out_of_range"),
+        error_messages=codes(invalid="invalid_integer"),
+        metadata={"description": "Number of a counter of the same centre: only it will call."},
+    )
+    centre = text(
+        16,
+        metadata={
+            "description": "Code of another centre; its line for the same "
+            "procedure takes the ticket."
+        },
+    )
+
+    @ma.validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        given = [k for k in ("service", "counter", "centre") if data.get(k) not in (None, "")]
+        if len(given) != 1:
+            raise ma.ValidationError("transfer_target_required", field_name="body")
+
+
+# --- Responses ----------------------------------------------------------------------------------
+
+
+class Citizen(ma.Schema):
+    full_name = fields.String()
+
+
+class AppointmentRef(ma.Schema):
+    code = fields.String()
+    starts_at = fields.String()
+
+
+class OfficerTicket(TicketPublic):
+    """The ticket on the officer's screen: the public ticket, the procedure and the appointment,
+    and the citizen's name (only here, never on public or kiosk answers)."""
+
+    procedure_name = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    call_count = fields.Integer()
+    target_counter = fields.Integer(allow_none=True)
+    appointment = fields.Nested(AppointmentRef, allow_none=True)
+    citizen = fields.Nested(Citizen, allow_none=True)
+
+
+class TicketEnvelope(ma.Schema):
+    ticket = fields.Nested(OfficerTicket)
+
+
+class Officer(ma.Schema):
+    id = fields.Integer()
+    full_name = fields.String()
+
+
+class ServiceWaiting(ma.Schema):
+    service = fields.String(metadata={"description": "Prefix of the line."})
+    name = fields.String()
+    waiting = fields.Integer()
+    priority = fields.Integer(metadata={"description": "Of which priority tickets."})
+    next = fields.List(fields.String(), metadata={"description": "Next labels, calling order."})
+
+
+class CounterState(ma.Schema):
+    id = fields.Integer()
+    number = fields.Integer()
+    name = fields.String()
+    centre = fields.String(metadata={"description": "Centre code."})
+    is_open = fields.Boolean()
+    officer = fields.Nested(Officer, allow_none=True)
+    services = fields.List(fields.String(), metadata={"description": "Prefixes, preference order."})
+    current = fields.Nested(OfficerTicket, allow_none=True)
+    waiting = fields.List(fields.Nested(ServiceWaiting))
+
+
+class WaitingTicket(ma.Schema):
+    label = fields.String()
+    priority = fields.String()
+    source = fields.String()
+    queue_time = fields.String()
+    target_counter = fields.Integer(allow_none=True)
+
+
+class LineQueue(ma.Schema):
+    service = fields.String()
+    name = fields.String()
+    waiting = fields.Integer()
+    counters_open = fields.Integer(metadata={"description": "Open counters serving the line."})
+    tickets = fields.List(fields.Nested(WaitingTicket))
+
+
+class CounterNow(ma.Schema):
+    number = fields.Integer()
+    is_open = fields.Boolean()
+    label = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+
+
+class CentreQueue(ma.Schema):
+    centre = fields.String()
+    generated_at = fields.String()
+    services = fields.List(fields.Nested(LineQueue))
+    counters = fields.List(fields.Nested(CounterNow))

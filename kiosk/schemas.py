@@ -1,0 +1,51 @@
+"""Request schemas of the kiosk API; refusals are message codes of `core.messages`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.api_common import InputSchema, codes, text
+from core.models import PriorityClass
+
+PRIORITIES = [p.value for p in PriorityClass]
+
+
+class CheckInBody(InputSchema):
+    qr = text(
+        1024,
+        metadata={"description": "The scanned QR text (scanners type it followed by Enter)."},
+    )
+    code = text(16, metadata={"description": "Booking code, when typed instead of scanned."})
+    phone_last4 = fields.String(
+        validate=validate.Regexp(r"^\d{4}$", error="invalid_phone_last4"),
+        error_messages=codes(invalid="invalid_phone_last4"),
+        metadata={"description": "Last 4 digits of the phone used to book (with `code`)."},
+    )
+
+    @ma.validates_schema
+    def _qr_or_code(self, data: dict[str, Any], **_: Any) -> None:
+        if (data.get("qr") or "").strip():
+            return
+        if not (data.get("code") or "").strip():
+            raise ma.ValidationError("check_in_required", field_name="code")
+        if "phone_last4" not in data:
+            raise ma.ValidationError("invalid_phone_last4", field_name="phone_last4")
+
+
+class WalkInBody(InputSchema):
+    procedure = text(32, metadata={"description": "Procedure code; its line is found for it."})
+    service = text(2, metadata={"description": "Or a line's prefix (A, B, …) directly."})
+    priority = fields.String(
+        load_default=PriorityClass.NONE.value,
+        validate=validate.OneOf(PRIORITIES, error="invalid_choice"),
+        error_messages=codes(invalid="invalid_choice"),
+        metadata={"description": "Priority group, chosen with the priority button."},
+    )
+
+    @ma.validates_schema
+    def _procedure_or_service(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("procedure") and not data.get("service"):
+            raise ma.ValidationError("procedure_or_service_required", field_name="procedure")

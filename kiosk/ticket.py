@@ -1,0 +1,36 @@
+"""The ticket screen, laid out to print on an 80 mm thermal roll."""
+
+from __future__ import annotations
+
+from flask import current_app, g, render_template, request
+from markupsafe import Markup
+
+from core import qr
+from core.extensions import db
+from core.kiosk_lookup import ticket_at_centre
+from core.presenters import ticket_public
+from core.timeutil import clock
+
+
+def live_url(public_id: str) -> str:
+    """Where the ticket's QR leads: the public live ticket page (served by display/)."""
+    return f"{current_app.config['BASE_URL'].rstrip('/')}/t/{public_id}"
+
+
+def show(public_id: str):
+    ticket = ticket_at_centre(db.session, g.kiosk.centre, public_id)
+    public = ticket_public(db.session, ticket, now=clock())
+    url = live_url(ticket.public_id)
+    autoprint = request.args.get("print") == "1" and current_app.config.get(
+        "KIOSK_AUTO_PRINT", True
+    )
+    return render_template(
+        "kiosk/ticket.html",
+        ticket=ticket,
+        public=public,
+        live_url=url,
+        # qrcode builds the SVG from the URL alone; nothing user-typed reaches it.
+        qr_svg=Markup(qr.svg(url, title=ticket.label)),  # noqa: S704
+        again=request.args.get("again") == "1",
+        autoprint=autoprint,
+    )
