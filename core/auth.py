@@ -11,20 +11,25 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from flask import g, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.errors import DomainError, Forbidden
 from core.extensions import db
 from core.identity import token_hash
 from core.models import Device, DeviceKind, Role, Staff, StaffAssignment
 from core.timeutil import clock, local_day
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash("xephang-timing-equaliser")
 
 
 class Unauthorized(DomainError):
@@ -54,8 +59,14 @@ def staff_for_token(session: Session, token: str) -> Staff | None:
 
 def staff_by_login(session: Session, username: str, password: str) -> Staff | None:
     """The active staff member with these credentials, else None (same answer either way)."""
-    staff = session.scalars(select(Staff).where(Staff.username == username.strip())).one_or_none()
-    if staff is None or not staff.active or not check_password_hash(staff.password_hash, password):
+    # Usernames are stored lower-case (core.demo.create_staff); people type them as they like.
+    wanted = username.strip().lower()
+    staff = session.scalars(select(Staff).where(Staff.username == wanted)).one_or_none()
+    if staff is None:
+        # Spend the same time as a real check so response times do not reveal usernames.
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(staff.password_hash, password) or not staff.active:
         return None
     return staff
 
