@@ -155,6 +155,16 @@ def _issue(
     **extra: object,
 ) -> Ticket:
     day = local_day(now)
+    # Everything read first: the number is taken last, because taking it locks the line's
+    # sequence row until commit and every kiosk of the centre queues behind that lock.
+    ahead = ahead_of(
+        session,
+        service_id=service.id,
+        day=day,
+        priority=priority != PriorityClass.NONE,
+        queue_time=queue_time,
+    )
+    estimate = wait_estimate(session, service, ahead)
     number = next_number(session, service.id, day)
     ticket = Ticket(
         public_id=secrets.token_urlsafe(9),
@@ -171,12 +181,12 @@ def _issue(
         queue_time=queue_time,
         issued_at=now,
         call_count=0,
+        eta_low_minutes=estimate.low,
+        eta_high_minutes=estimate.high,
         **extra,
     )
     session.add(ticket)
     session.flush()
-    estimate = estimate_for(session, ticket, now=now)
-    ticket.eta_low_minutes, ticket.eta_high_minutes = estimate.low, estimate.high
     return ticket
 
 
@@ -596,33 +606,48 @@ def position(session: Session, ticket: Ticket) -> int:
     """How many waiting tickets of the same line are ahead of this one."""
     if ticket.status != TicketStatus.WAITING:
         return 0
-    same_line = (
+    return ahead_of(
+        session,
+        service_id=ticket.service_id,
+        day=ticket.day,
+        priority=ticket.priority != PriorityClass.NONE,
+        queue_time=ticket.queue_time,
+        ticket_id=ticket.id,
+    )
+
+
+def ahead_of(
+    session: Session,
+    *,
+    service_id: int,
+    day: date,
+    priority: bool,
+    queue_time: datetime,
+    ticket_id: int | None = None,
+) -> int:
+    """Waiting tickets of a line that go before a ticket with this priority and queue time
+    (`ticket_id` None: one not issued yet, so every tie is ahead of it)."""
+    earlier = Ticket.queue_time < queue_time
+    tie = Ticket.queue_time == queue_time
+    earlier = (
+        or_(earlier, tie & (Ticket.id < ticket_id)) if ticket_id is not None else or_(earlier, tie)
+    )
+    query = (
         select(func.count())
         .select_from(Ticket)
         .where(
-            Ticket.service_id == ticket.service_id,
-            Ticket.day == ticket.day,
+            Ticket.service_id == service_id,
+            Ticket.day == day,
             Ticket.status == TicketStatus.WAITING,
-            Ticket.id != ticket.id,
         )
     )
-    if ticket.priority != PriorityClass.NONE:
-        ahead = same_line.where(
-            Ticket.priority != PriorityClass.NONE,
-            or_(
-                Ticket.queue_time < ticket.queue_time,
-                (Ticket.queue_time == ticket.queue_time) & (Ticket.id < ticket.id),
-            ),
-        )
+    if priority:
+        query = query.where(Ticket.priority != PriorityClass.NONE, earlier)
     else:
-        ahead = same_line.where(
-            or_(
-                Ticket.priority != PriorityClass.NONE,
-                Ticket.queue_time < ticket.queue_time,
-                (Ticket.queue_time == ticket.queue_time) & (Ticket.id < ticket.id),
-            )
-        )
-    return int(session.scalar(ahead) or 0)
+        query = query.where(or_(Ticket.priority != PriorityClass.NONE, earlier))
+    if ticket_id is not None:
+        query = query.where(Ticket.id != ticket_id)
+    return int(session.scalar(query) or 0)
 
 
 def open_counter_weight(session: Session, service_id: int) -> float:
@@ -655,18 +680,17 @@ def recent_service_minutes(session: Session, service_id: int, *, limit: int = 20
     return [(f - s).total_seconds() / 60 for s, f in rows if s and f]
 
 
+def wait_estimate(session: Session, service: Service, ahead: int) -> queue_policy.WaitEstimate:
+    """The wait range for someone with `ahead` people before them in `service`'s line."""
+    minutes = queue_policy.typical_service_minutes(
+        recent_service_minutes(session, service.id), float(service.intake_minutes)
+    )
+    return queue_policy.estimate_wait(ahead, open_counter_weight(session, service.id), minutes)
+
+
 def estimate_for(session: Session, ticket: Ticket, *, now: datetime) -> queue_policy.WaitEstimate:
     """The wait range for a ticket from its position, open counters and recent service times."""
-    service = (
-        ticket.service if ticket.service is not None else session.get(Service, ticket.service_id)
-    )
-    fallback = float(service.intake_minutes if service else 10)
-    minutes = queue_policy.typical_service_minutes(
-        recent_service_minutes(session, ticket.service_id), fallback
-    )
-    return queue_policy.estimate_wait(
-        position(session, ticket), open_counter_weight(session, ticket.service_id), minutes
-    )
+    return wait_estimate(session, ticket.service, position(session, ticket))
 
 
 # ---------------------------------------------------------------- kiosk and floor views
