@@ -8,40 +8,29 @@ Set XEPHANG_SCREENSHOTS=<dir> to keep the screenshots taken along the way.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from core.catalogue import index
 from core.extensions import db
 from core.models import Appointment, AppointmentStatus, Slot
-from tests.conftest import _make_app, need
+from tests import browser_support
+from tests.browser_support import accessible, fill_person, new_page, seeded_app, serve
 from tests.factories import cccd, make_demo_city
 
 pytestmark = pytest.mark.browser
+# The shared fixtures, under the names the tests ask for.
+browser, shots = browser_support.browser_fixture, browser_support.shots_fixture
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 # Monday 7 December 2026, 08:00 in Ho Chi Minh City.
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 # Screenshots of long pages: the first screen and a half, enough for the README.
 TALL = {"x": 0, "y": 0, "width": 390, "height": 1280}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BIRTH = "1.001193"
 
 
@@ -53,88 +42,16 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    need(
-        os.environ.get("XEPHANG_TEST_BROWSER") == "1",
-        "browser tests are off: set XEPHANG_TEST_BROWSER=1 (uses Debian's /usr/bin/chromium)",
-    )
-    need(
-        Path(CHROMIUM).exists(),
-        f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver",
-    )
-    tmp = tmp_path_factory.mktemp("browser")
-    app = _make_app(
-        tmp,
-        f"sqlite:///{tmp / 'browser.db'}",
-        {"WTF_CSRF_ENABLED": True, "CLOCK": lambda: NOW},
-    )
-    with app.app_context():
-        db.create_all()
-        index.invalidate()
-        make_demo_city(NOW)
-        db.session.commit()
-        db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", app)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-        index.invalidate()
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    app, _ = seeded_app(tmp_path_factory.mktemp("browser"), NOW, lambda: make_demo_city(NOW))
+    with serve(app) as url:
+        yield Live(url, app)
 
 
 @pytest.fixture
 def phone(browser, live):
-    context = browser.new_context(viewport=PHONE, base_url=live.url, locale="vi-VN")
-    page = context.new_page()
+    context, page = new_page(browser, live.url, PHONE)
     yield page
     context.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    path = Path(os.environ.get("XEPHANG_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def accessible(page) -> None:
-    """axe-core's WCAG 2.0/2.1 A and AA rules find nothing on the current page."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(url="/vendor/axe-core/axe.min.js")
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    problems = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in result["violations"]
-    ]
-    assert not problems, f"{page.url}\n" + "\n".join(problems)
-
-
-def fill_person(page, n: int, **overrides) -> None:
-    values = {
-        "#full_name": "Nguyễn Thị Mai",
-        "#phone": "0912 345 678",
-        "#citizen_id": cccd(n),
-        "#email": "",
-        **overrides,
-    }
-    for selector, value in values.items():
-        page.fill(selector, value)
 
 
 def book_through_pages(page, n: int) -> tuple[str, str]:

@@ -9,19 +9,14 @@ citizen with the keyboard alone. Set XEPHANG_SCREENSHOTS=<dir> to keep the scree
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from core import tickets
-from core.catalogue import index
 from core.extensions import db
 from core.models import (
     Appointment,
@@ -34,24 +29,18 @@ from core.models import (
     Ticket,
     TicketStatus,
 )
-from tests.conftest import _make_app, need
-from tests.factories import STAFF_PASSWORD, make_demo_city, make_field, make_slot, make_staff
+from tests import browser_support
+from tests.browser_support import accessible, new_page, press, seeded_app, serve, sign_in
+from tests.factories import make_demo_city, make_field, make_slot, make_staff
 
 pytestmark = pytest.mark.browser
+# The shared fixtures, under the names the tests ask for.
+browser, shots = browser_support.browser_fixture, browser_support.shots_fixture
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 # Monday 7 December 2026, 09:10 in Ho Chi Minh City.
 NOW = datetime(2026, 12, 7, 2, 10, tzinfo=UTC)
 DESK = {"width": 1366, "height": 768}
 TABLET = {"width": 820, "height": 1180}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @dataclass
@@ -129,66 +118,11 @@ def _seed() -> tuple[dict[int, int], int]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    need(
-        os.environ.get("XEPHANG_TEST_BROWSER") == "1",
-        "browser tests are off: set XEPHANG_TEST_BROWSER=1 (uses Debian's /usr/bin/chromium)",
+    app, (counter_ids, centre_id) = seeded_app(
+        tmp_path_factory.mktemp("counter-browser"), NOW, _seed
     )
-    need(
-        Path(CHROMIUM).exists(),
-        f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver",
-    )
-    tmp = tmp_path_factory.mktemp("counter-browser")
-    app = _make_app(
-        tmp, f"sqlite:///{tmp / 'counter.db'}", {"WTF_CSRF_ENABLED": True, "CLOCK": lambda: NOW}
-    )
-    with app.app_context():
-        db.create_all()
-        index.invalidate()
-        counter_ids, centre_id = _seed()
-        db.session.commit()
-        db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", app, counter_ids, centre_id)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-        index.invalidate()
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    path = Path(os.environ.get("XEPHANG_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def accessible(page) -> None:
-    """axe-core's WCAG 2.0/2.1 A and AA rules find nothing on the current page."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(url="/vendor/axe-core/axe.min.js")
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    problems = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in result["violations"]
-    ]
-    assert not problems, f"{page.url}\n" + "\n".join(problems)
+    with serve(app) as url:
+        yield Live(url, app, counter_ids, centre_id)
 
 
 def ticket(live, label: str) -> Ticket:
@@ -200,31 +134,12 @@ def ticket(live, label: str) -> Ticket:
         return row
 
 
-def sign_in(page, username: str = "an") -> None:
-    page.goto("/counter/login")
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(STAFF_PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/counter/")
-
-
-def press(page, key: str) -> None:
-    """Press a shortcut that submits a form, and wait for the page that answers."""
-    with page.expect_navigation():
-        page.keyboard.press(key)
-
-
-def new_page(browser, live, viewport):
-    context = browser.new_context(viewport=viewport, base_url=live.url, locale="vi-VN")
-    return context, context.new_page()
-
-
 def test_serve_a_citizen_by_keyboard(browser, live, shots):
-    context, page = new_page(browser, live, DESK)
+    context, page = new_page(browser, live.url, DESK)
     page.goto("/counter/login")
     accessible(page)
     page.screenshot(path=shots / "counter-login.png")
-    sign_in(page)
+    sign_in(page, "an")
 
     # The choice: counter 2 is taken by a colleague, 1 and 3 are free.
     assert page.get_by_text("Đang mở bởi Lê Thị Bình").is_visible()
@@ -268,7 +183,7 @@ def test_serve_a_citizen_by_keyboard(browser, live, shots):
 
 
 def test_transfer_dialog_by_keyboard(browser, live, shots):
-    context, page = new_page(browser, live, TABLET)
+    context, page = new_page(browser, live.url, TABLET)
     sign_in(page, "chi")
     page.get_by_role("button", name="Mở quầy số 3").click()
     page.wait_for_url(f"**/counter/{live.counter_ids[3]}")
@@ -296,7 +211,7 @@ def test_transfer_dialog_by_keyboard(browser, live, shots):
 
 
 def test_waiting_counts_refresh_by_themselves(browser, live):
-    context, page = new_page(browser, live, DESK)
+    context, page = new_page(browser, live.url, DESK)
     sign_in(page, "binh")  # already at counter 2
     page.goto(f"/counter/{live.counter_ids[2]}")
     before = int(page.locator("[data-total]").inner_text())

@@ -8,19 +8,14 @@ the clock fixed to a Monday morning. Set XEPHANG_SCREENSHOTS=<dir> to keep the s
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from core.booking import qr_payload
-from core.catalogue import index
 from core.extensions import db
 from core.models import (
     Appointment,
@@ -31,26 +26,20 @@ from core.models import (
     Ticket,
 )
 from core.tickets import issue_walk_in
-from tests.conftest import _make_app, need
+from tests import browser_support
+from tests.browser_support import accessible, bind_kiosk, expect, new_page, seeded_app, serve
 from tests.factories import make_appointment, make_demo_city, make_device
 
 pytestmark = pytest.mark.browser
+# The shared fixtures, under the names the tests ask for.
+browser, shots = browser_support.browser_fixture, browser_support.shots_fixture
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 # Monday 7 December 2026, 08:00 in Ho Chi Minh City.
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 PORTRAIT = {"width": 1080, "height": 1920}
 LANDSCAPE = {"width": 1920, "height": 1080}
 # 80 mm roll at 96 CSS px per inch.
 ROLL = {"width": 302, "height": 400}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SECRET = "test-secret"
 
 
@@ -95,68 +84,21 @@ def _seed() -> tuple[str, dict[str, tuple[str, str]], str]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    need(
-        os.environ.get("XEPHANG_TEST_BROWSER") == "1",
-        "browser tests are off: set XEPHANG_TEST_BROWSER=1 (uses Debian's /usr/bin/chromium)",
+    app, (token, codes, qr) = seeded_app(
+        tmp_path_factory.mktemp("kiosk-browser"),
+        NOW,
+        _seed,
+        BASE_URL="https://xephang.tphcm.gov.vn",
+        # Printing would open the print dialog; the print layout is checked by media.
+        KIOSK_AUTO_PRINT=False,
     )
-    need(
-        Path(CHROMIUM).exists(),
-        f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver",
-    )
-    tmp = tmp_path_factory.mktemp("kiosk-browser")
-    app = _make_app(
-        tmp,
-        f"sqlite:///{tmp / 'kiosk.db'}",
-        {
-            "WTF_CSRF_ENABLED": True,
-            "CLOCK": lambda: NOW,
-            "BASE_URL": "https://xephang.tphcm.gov.vn",
-            # Printing would open the print dialog; the print layout is checked by media.
-            "KIOSK_AUTO_PRINT": False,
-        },
-    )
-    with app.app_context():
-        db.create_all()
-        index.invalidate()
-        token, codes, qr = _seed()
-        db.session.commit()
-        db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", app, token, codes, qr)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-        index.invalidate()
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with serve(app) as url:
+        yield Live(url, app, token, codes, qr)
 
 
 def _kiosk_page(browser, live, viewport):
-    context = browser.new_context(
-        viewport=viewport, base_url=live.url, locale="vi-VN", has_touch=True
-    )
-    page = context.new_page()
-    page.goto(f"/kiosk/setup?token={live.token}")
-    assert page.url.endswith("/kiosk/")
+    context, page = new_page(browser, live.url, viewport, has_touch=True)
+    bind_kiosk(page, live.token)
     return context, page
 
 
@@ -172,27 +114,6 @@ def landscape(browser, live):
     context, page = _kiosk_page(browser, live, LANDSCAPE)
     yield page
     context.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    path = Path(os.environ.get("XEPHANG_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def accessible(page) -> None:
-    """axe-core's WCAG 2.0/2.1 A and AA rules find nothing on the current page."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(url="/vendor/axe-core/axe.min.js")
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    problems = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-        for v in result["violations"]
-    ]
-    assert not problems, f"{page.url}\n" + "\n".join(problems)
 
 
 def big_enough(page, selector: str) -> None:
