@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask import has_request_context, request
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -682,10 +683,18 @@ def recent_service_minutes(session: Session, service_id: int, *, limit: int = 20
 
 def wait_estimate(session: Session, service: Service, ahead: int) -> queue_policy.WaitEstimate:
     """The wait range for someone with `ahead` people before them in `service`'s line."""
-    minutes = queue_policy.typical_service_minutes(
-        recent_service_minutes(session, service.id), float(service.intake_minutes)
-    )
-    return queue_policy.estimate_wait(ahead, open_counter_weight(session, service.id), minutes)
+    # A request estimates the same line more than once (issue, then present the ticket): the
+    # line's pace is read once per request.
+    memo = request.environ.setdefault("xephang.line_pace", {}) if has_request_context() else {}
+    if service.id not in memo:
+        memo[service.id] = (
+            queue_policy.typical_service_minutes(
+                recent_service_minutes(session, service.id), float(service.intake_minutes)
+            ),
+            open_counter_weight(session, service.id),
+        )
+    minutes, counters = memo[service.id]
+    return queue_policy.estimate_wait(ahead, counters, minutes)
 
 
 def estimate_for(session: Session, ticket: Ticket, *, now: datetime) -> queue_policy.WaitEstimate:

@@ -67,6 +67,10 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("service_id", "day", "number"),
         Index("ix_tickets_waiting", "centre_id", "status", "queue_time"),
+        # Position in a line and the head of a counter's queue: one line, one day, waiting.
+        Index("ix_tickets_line", "service_id", "day", "status", "queue_time"),
+        # Recent service times of a line, newest first, for wait estimates.
+        Index("ix_tickets_finished", "service_id", "status", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 14:54:43.625362
+Create Date: 2026-11-29 16:00:49.012495
 
 """
 from alembic import op
@@ -307,6 +307,8 @@ def upgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tickets_appointment_id'), ['appointment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_citizen_hash'), ['citizen_hash'], unique=False)
+        batch_op.create_index('ix_tickets_finished', ['service_id', 'status', 'finished_at'], unique=False)
+        batch_op.create_index('ix_tickets_line', ['service_id', 'day', 'status', 'queue_time'], unique=False)
         batch_op.create_index('ix_tickets_waiting', ['centre_id', 'status', 'queue_time'], unique=False)
 
     op.create_table('ticket_events',
@@ -336,6 +338,8 @@ def downgrade():
     op.drop_table('ticket_events')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_waiting')
+        batch_op.drop_index('ix_tickets_line')
+        batch_op.drop_index('ix_tickets_finished')
         batch_op.drop_index(batch_op.f('ix_tickets_citizen_hash'))
         batch_op.drop_index(batch_op.f('ix_tickets_appointment_id'))
 
