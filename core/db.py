@@ -59,9 +59,12 @@ def transaction(session: Session | None = None) -> Iterator[Session]:
     session = session or db.session()
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("transaction() entered with unsaved changes in the session")
-    if session.in_transaction():
-        session.rollback()  # end a read snapshot taken earlier in the request
     sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite and session.in_transaction():
+        # End the read snapshot taken earlier in the request: SQLite cannot upgrade it to a
+        # write lock once another writer has committed. (PostgreSQL just carries on in the
+        # same transaction, keeping what the request has loaded so far.)
+        session.rollback()
     with _sqlite_write_lock if sqlite else nullcontext():
         if sqlite:
             session.connection(execution_options={_IMMEDIATE: True})

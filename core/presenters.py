@@ -23,7 +23,8 @@ def iso(moment: datetime | None) -> str | None:
 def ticket_public(session: Session, ticket: Ticket, *, now: datetime) -> dict[str, Any]:
     """The ticket as anyone holding its public id may see it: no personal data."""
     waiting = ticket.status == TicketStatus.WAITING
-    estimate = tickets.estimate_for(session, ticket, now=now) if waiting else None
+    ahead = tickets.position(session, ticket) if waiting else 0
+    estimate = tickets.wait_estimate(session, ticket.service, ahead) if waiting else None
     return {
         "public_id": ticket.public_id,
         "label": ticket.label,
@@ -39,6 +40,6 @@ def ticket_public(session: Session, ticket: Ticket, *, now: datetime) -> dict[st
         "issued_at": iso(ticket.issued_at),
         "called_at": iso(ticket.called_at),
         "counter": ticket.counter.number if ticket.counter else None,
-        "position": tickets.position(session, ticket) if waiting else 0,
+        "position": ahead,
         "eta_minutes": {"low": estimate.low, "high": estimate.high} if estimate else None,
     }

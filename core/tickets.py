@@ -451,9 +451,9 @@ def call_next(
         )
         if claimed.rowcount == 1:
             counter.priority_streak = counter.priority_streak + 1 if choice.priority else 0
-            ticket = session.get(Ticket, choice.id)
+            # The claim was a Core UPDATE: load the row as it now is.
+            ticket = session.get(Ticket, choice.id, populate_existing=True)
             assert ticket is not None
-            session.refresh(ticket)
             _event(session, ticket, "called", now, staff_id=staff_id, recall=False)
             return ticket
         skip.add(choice.id)  # changed under us (e.g. cancelled): take the next one
