@@ -47,7 +47,9 @@ MESSAGES: dict[str, Any] = {
     "transfer_other_centre_service": _l("Dịch vụ được chọn thuộc trung tâm khác."),
     "transfer_other_centre_counter": _l("Quầy được chọn thuộc trung tâm khác."),
     "counter_taken": _l("Quầy số %(number)s đang do cán bộ khác sử dụng."),
-    "counter_has_ticket": _l("Quầy đang phục vụ số %(label)s. Hãy hoàn thành hoặc chuyển trước khi đóng quầy."),
+    "counter_has_ticket": _l(
+        "Quầy đang phục vụ số %(label)s. Hãy hoàn thành hoặc chuyển trước khi đóng quầy."
+    ),
     "counter_serves_nothing": _l("Quầy được chọn chưa phục vụ dịch vụ nào."),
     "counter_not_yours": _l(
         "Quầy số %(number)s đang do cán bộ %(name)s mở. Hãy chọn quầy khác hoặc nhờ họ đóng quầy."
