@@ -40,23 +40,14 @@ class SearchPage:
     total: int
 
 
-def _score(entry: ProcedureEntry, query: str, terms: list[str]) -> float:
-    """Relevance of one procedure to a folded query; 0 means no match."""
-    if entry.code == query:
-        return 10_000.0
-    if query and entry.code.startswith(query):
-        return 5_000.0 - len(entry.code)
-    score = 0.0
-    for term in terms:
-        if any(word.startswith(term) for word in entry.folded_words):
-            score += 100.0
-        elif term in entry.folded_field:
-            score += 40.0
-        else:
-            return 0.0
-    if query in entry.folded_name:
-        score += 200.0 if entry.folded_name.startswith(query) else 120.0
-    # Shorter names are the general procedure rather than a special case of it.
+def _rate(entry: ProcedureEntry, phrase: str, terms: int, word_hits: int) -> float:
+    """Relevance of a matching procedure: terms that start a name word count more than terms
+    found only in the field's name; the whole query as a phrase in the name adds more (most
+    at the start); shorter names are the general procedure rather than a special case of it.
+    """
+    score = 100.0 * word_hits + 40.0 * (terms - word_hits)
+    if phrase in entry.folded_name:
+        score += 200.0 if entry.folded_name.startswith(phrase) else 120.0
     return score - len(entry.folded_name) / 50.0
 
 
@@ -66,6 +57,8 @@ class CatalogueIndex:
     def __init__(self) -> None:
         self._entries: list[ProcedureEntry] = []
         self._by_code: dict[str, ProcedureEntry] = {}
+        self._prefixes: dict[str, set[int]] = {}
+        self._by_field: dict[str, set[int]] = {}
         self._built_at = 0.0
         self._lock = threading.Lock()
 
@@ -107,8 +100,19 @@ class CatalogueIndex:
                 )
                 for r in rows
             ]
+            # Every prefix of every name word → the entries having it: a query term then
+            # finds its candidates by one lookup instead of scanning the catalogue.
+            prefixes: dict[str, set[int]] = {}
+            by_field: dict[str, set[int]] = {}
+            for position, entry in enumerate(entries):
+                for word in entry.folded_words:
+                    for end in range(1, len(word) + 1):
+                        prefixes.setdefault(word[:end], set()).add(position)
+                by_field.setdefault(entry.folded_field, set()).add(position)
             self._entries = entries
             self._by_code = {e.code: e for e in entries}
+            self._prefixes = prefixes
+            self._by_field = by_field
             self._built_at = time.monotonic()
 
     def get(self, session: Session, code: str) -> ProcedureEntry | None:
@@ -139,12 +143,48 @@ class CatalogueIndex:
         # Codes fold "1.001234" to "1 001234"; compare codes on the raw stripped query.
         raw = q.strip()
         scored = []
-        for entry in pool:
-            s = _score(entry, raw, terms) if raw[:1].isdigit() else _score(entry, query, terms)
-            if s > 0:
-                scored.append((-s, entry.code, entry))
+        by_code: set[str] = set()
+        phrase = query
+        if raw[:1].isdigit():
+            # A code, whole or its beginning, ranks above any name match.
+            phrase = raw
+            for entry in pool:
+                if entry.code.startswith(raw):
+                    by_code.add(entry.code)
+                    s = 10_000.0 if entry.code == raw else 5_000.0 - len(entry.code)
+                    scored.append((-s, entry.code, entry))
+        for entry, word_hits in self._candidates(pool, terms):
+            if entry.code in by_code:
+                continue
+            s = _rate(entry, phrase, len(terms), word_hits)
+            scored.append((-s, entry.code, entry))
         scored.sort(key=lambda t: (t[0], t[1]))
         return SearchPage([t[2] for t in scored[offset : offset + limit]], len(scored))
+
+    def _candidates(
+        self, pool: list[ProcedureEntry], terms: list[str]
+    ) -> list[tuple[ProcedureEntry, int]]:
+        """Entries where every term starts a name word or occurs in the field's name (the
+        only ones that can match), each with how many terms started a name word."""
+        found: set[int] | None = None
+        word_sets = []
+        for term in terms:
+            words = self._prefixes.get(term, set())
+            hits = set(words)
+            for field_name, ids in self._by_field.items():
+                if term in field_name:
+                    hits |= ids
+            found = hits if found is None else found & hits
+            if not found:
+                return []
+            word_sets.append(words)
+        allowed = {id(e) for e in pool} if len(pool) != len(self._entries) else None
+        out = []
+        for i in sorted(found or ()):
+            entry = self._entries[i]
+            if allowed is None or id(entry) in allowed:
+                out.append((entry, sum(1 for words in word_sets if i in words)))
+        return out
 
 
 index = CatalogueIndex()
