@@ -14,6 +14,8 @@ from core.models import Centre, Closure, Service, Slot, service_fields, service_
 from core.timeutil import day_bounds_utc
 
 HORIZON_DAYS = 14
+# Centres looked at for alternatives to a full slot, nearest first.
+_NEARBY = 8
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -58,6 +60,7 @@ def free_slots(
     *,
     now: datetime,
     centre_id: int | None = None,
+    centre_ids: list[int] | None = None,
     first_day: date | None = None,
     days: int = 1,
     limit: int = 500,
@@ -94,6 +97,8 @@ def free_slots(
     )
     if centre_id is not None:
         q = q.where(Slot.centre_id == centre_id)
+    if centre_ids is not None:
+        q = q.where(Slot.centre_id.in_(centre_ids))
     if first_day is not None:
         start, _ = day_bounds_utc(first_day)
         _, end = day_bounds_utc(first_day + timedelta(days=max(days, 1) - 1))
@@ -201,6 +206,24 @@ def alternatives(
     ]
     if len(same) >= limit or centre.lat is None or centre.lon is None:
         return same[:limit]
+    # The nearest centres by distance (a city has a few hundred: cheap in Python), then one
+    # query for their free slots; the soonest at each, nearest centre first.
+    others = session.execute(
+        select(Centre.id, Centre.code, Centre.lat, Centre.lon).where(
+            Centre.active.is_(True), Centre.id != centre.id, Centre.lat.is_not(None)
+        )
+    ).all()
+    others.sort(key=lambda c: haversine_km(centre.lat, centre.lon, c.lat, c.lon))
+    near_ids = [c.id for c in others[:_NEARBY]]
+    firsts: dict[str, FreeSlot] = {}
+    for slot in free_slots(session, proc, now=now, centre_ids=near_ids, limit=300):
+        firsts.setdefault(slot.centre_code, slot)
+    order = {cid: i for i, cid in enumerate(near_ids)}
+    codes = dict(
+        session.execute(select(Centre.code, Centre.id).where(Centre.id.in_(near_ids))).all()
+    )
+    same.extend(sorted(firsts.values(), key=lambda s: order[codes[s.centre_code]]))
+    return same[:limit]
     nearby = [
         r
         for r in rank_centres(session, proc, now=now, lat=centre.lat, lon=centre.lon, limit=4)
