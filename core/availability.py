@@ -218,17 +218,5 @@ def alternatives(
     firsts: dict[str, FreeSlot] = {}
     for slot in free_slots(session, proc, now=now, centre_ids=near_ids, limit=300):
         firsts.setdefault(slot.centre_code, slot)
-    order = {cid: i for i, cid in enumerate(near_ids)}
-    codes = dict(
-        session.execute(select(Centre.code, Centre.id).where(Centre.id.in_(near_ids))).all()
-    )
-    same.extend(sorted(firsts.values(), key=lambda s: order[codes[s.centre_code]]))
-    return same[:limit]
-    nearby = [
-        r
-        for r in rank_centres(session, proc, now=now, lat=centre.lat, lon=centre.lon, limit=4)
-        if r.centre.id != centre.id
-    ]
-    for r in nearby:
-        same.extend(free_slots(session, proc, now=now, centre_id=r.centre.id, limit=1))
+    same.extend(firsts[c.code] for c in others[:_NEARBY] if c.code in firsts)
     return same[:limit]
