@@ -13,7 +13,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, and_, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from core import tokens
@@ -211,6 +222,32 @@ _FREE_SEAT = (
     .values(booked=_slots.c.booked - 1)
 )
 _INSERT_APPOINTMENT = insert(_appts).returning(_appts.c.id)
+_APPOINTMENT_VALUES = (
+    "code", "slot_id", "centre_id", "service_id", "procedure_id", "starts_at", "ends_at",
+    "status", "full_name", "phone", "email", "citizen_hash", "manage_token_hash", "qr_nonce",
+    "idempotency_key", "locale", "consent_at", "created_at",
+)  # fmt: skip
+# PostgreSQL: take the seat and insert the appointment in one statement (a data-modifying
+# CTE), one round trip fewer on the hot path. No row back means the slot was full.
+_SEAT = (
+    update(_slots)
+    .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity)
+    .values(booked=_slots.c.booked + 1)
+    .returning(_slots.c.id)
+    .cte("seat")
+)
+_BOOK_IN_ONE = (
+    insert(_appts)
+    .from_select(
+        [_appts.c[name] for name in _APPOINTMENT_VALUES],
+        select(
+            # Named apart from the columns: parameters named like an INSERT's columns would be
+            # taken as its VALUES.
+            *(bindparam(f"v_{name}", type_=_appts.c[name].type) for name in _APPOINTMENT_VALUES)
+        ).select_from(_SEAT),
+    )
+    .returning(_appts.c.id)
+)
 _BY_IDEMPOTENCY_KEY = select(
     _appts.c.id, _appts.c.code, _appts.c.citizen_hash, _appts.c.qr_nonce
 ).where(_appts.c.idempotency_key == bindparam("key"))
@@ -276,6 +313,17 @@ def _check_limits(row: Row, now: datetime, rules: BookingRules) -> None:
         raise LimitExceeded("one_per_procedure_day", limit=rules.max_per_procedure_day)
 
 
+def _take_seat_and_insert(session: Session, slot_id: int, values: dict) -> int | None:
+    """The new appointment's id, or None when the slot had no free seat (nothing written)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {f"v_{name}": value for name, value in values.items()}
+        return connection.execute(_BOOK_IN_ONE, {"sid": slot_id, **params}).scalar_one_or_none()
+    if not _take_seat(session, slot_id):
+        return None
+    return connection.execute(_INSERT_APPOINTMENT, values).scalar_one()
+
+
 def _take_seat(session: Session, slot_id: int) -> bool:
     return session.connection().execute(_TAKE_SEAT, {"sid": slot_id}).rowcount == 1
 
@@ -320,41 +368,32 @@ def book(
     row = _slot_row(session, slot_id, proc, applicant.citizen_id_hash, now)
     _check_slot(row, now, rules)
     _check_limits(row, now, rules)
-    if not _take_seat(session, slot_id):
-        raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
     code = tokens.booking_code()
     nonce = secrets.token_hex(8)
     manage = tokens.manage_token(secret, code, nonce)
-    appointment_id = (
-        session.connection()
-        .execute(
-            _INSERT_APPOINTMENT,
-            {
-                "code": code,
-                "slot_id": slot_id,
-                "centre_id": row.centre_id,
-                "service_id": row.service_id,
-                "procedure_id": proc.id,
-                "starts_at": row.starts_at,
-                "ends_at": row.ends_at,
-                "status": AppointmentStatus.BOOKED,
-                "full_name": applicant.full_name,
-                "phone": applicant.phone,
-                "email": applicant.email,
-                "citizen_hash": applicant.citizen_id_hash,
-                "manage_token_hash": token_hash(manage),
-                "qr_nonce": nonce,
-                "idempotency_key": idempotency_key,
-                "locale": locale,
-                "consent_at": now,
-                "created_at": now,
-                "cancelled_at": None,
-                "checked_in_at": None,
-                "purged_at": None,
-            },
-        )
-        .scalar_one()
-    )
+    values = {
+        "code": code,
+        "slot_id": slot_id,
+        "centre_id": row.centre_id,
+        "service_id": row.service_id,
+        "procedure_id": proc.id,
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "status": AppointmentStatus.BOOKED,
+        "full_name": applicant.full_name,
+        "phone": applicant.phone,
+        "email": applicant.email,
+        "citizen_hash": applicant.citizen_id_hash,
+        "manage_token_hash": token_hash(manage),
+        "qr_nonce": nonce,
+        "idempotency_key": idempotency_key,
+        "locale": locale,
+        "consent_at": now,
+        "created_at": now,
+    }
+    appointment_id = _take_seat_and_insert(session, slot_id, values)
+    if appointment_id is None:
+        raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
     where = BookedSlot(
         row.centre_code,
         row.centre_name,
