@@ -37,6 +37,24 @@ def number(minimum: float, maximum: float, **kw: Any) -> fields.Float:
     )
 
 
+def consent_field(purpose: str) -> fields.Boolean:
+    """The citizen's consent to processing their data, which must be exactly `true`."""
+    return fields.Boolean(
+        required=True,
+        truthy={True},
+        falsy={False},
+        error_messages={
+            "required": "consent_required",
+            "null": "consent_required",
+            "invalid": "consent_required",
+        },
+        metadata={
+            "description": "Must be true: the citizen agrees that the name, phone and (hashed) "
+            f"citizen ID are processed to {purpose} (Law 91/2025/QH15)."
+        },
+    )
+
+
 class _Place(InputSchema):
     lat = number(-90, 90, metadata={"description": "Latitude of the citizen (WGS 84)."})
     lon = number(-180, 180, metadata={"description": "Longitude of the citizen (WGS 84)."})
@@ -96,20 +114,7 @@ class BookingBody(InputSchema):
         metadata={"description": "12-digit CCCD. Only a keyed hash of it is stored."},
     )
     email = text(254, allow_none=True)
-    consent = fields.Boolean(
-        required=True,
-        truthy={True},
-        falsy={False},
-        error_messages={
-            "required": "consent_required",
-            "null": "consent_required",
-            "invalid": "consent_required",
-        },
-        metadata={
-            "description": "Must be true: the citizen agrees that the name, phone and (hashed) "
-            "citizen ID are processed to manage this appointment (Law 91/2025/QH15)."
-        },
-    )
+    consent = consent_field("manage this appointment")
 
 
 class RescheduleBody(InputSchema):

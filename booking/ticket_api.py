@@ -13,6 +13,7 @@ from flask import current_app
 from marshmallow import fields
 from sqlalchemy import select
 
+from booking.schemas import consent_field
 from core import booking, tickets
 from core.api_common import ApiBlueprint, InputSchema, Problem, TicketPublic, json_response, text
 from core.db import transaction
@@ -44,20 +45,7 @@ class RemoteTicketBody(InputSchema):
         required=True,
         metadata={"description": "12-digit CCCD. Only a keyed hash of it is stored."},
     )
-    consent = fields.Boolean(
-        required=True,
-        truthy={True},
-        falsy={False},
-        error_messages={
-            "required": "consent_required",
-            "null": "consent_required",
-            "invalid": "consent_required",
-        },
-        metadata={
-            "description": "Must be true: the citizen agrees that the name, phone and (hashed) "
-            "citizen ID are processed to serve this ticket today (Law 91/2025/QH15)."
-        },
-    )
+    consent = consent_field("serve this ticket today")
 
 
 class TicketRef(ma.Schema):

@@ -493,13 +493,7 @@ def complete(
 ) -> None:
     """Serving → done; an appointment behind it is done too."""
     ticket.complete(at=now)
-    if ticket.appointment_id is not None:
-        session.execute(
-            update(Appointment)
-            .where(Appointment.id == ticket.appointment_id)
-            .values(status=AppointmentStatus.DONE)
-            .execution_options(synchronize_session=False)
-        )
+    _close_appointment(session, ticket, AppointmentStatus.DONE)
     _event(session, ticket, "completed", now, staff_id=staff_id)
 
 
@@ -513,14 +507,19 @@ def no_show(
 ) -> None:
     """Called but never came: no-show (an appointment behind it too)."""
     ticket.mark_no_show(at=now)
+    _close_appointment(session, ticket, AppointmentStatus.NO_SHOW)
+    _event(session, ticket, "no_show", now, staff_id=staff_id, automatic=automatic)
+
+
+def _close_appointment(session: Session, ticket: Ticket, status: AppointmentStatus) -> None:
+    """The appointment a ticket came from ends as the ticket did."""
     if ticket.appointment_id is not None:
         session.execute(
             update(Appointment)
             .where(Appointment.id == ticket.appointment_id)
-            .values(status=AppointmentStatus.NO_SHOW)
+            .values(status=status)
             .execution_options(synchronize_session=False)
         )
-    _event(session, ticket, "no_show", now, staff_id=staff_id, automatic=automatic)
 
 
 def cancel(session: Session, ticket: Ticket, *, now: datetime, staff_id: int | None = None) -> None:
