@@ -85,6 +85,8 @@ def centres_of(session: Session, staff: Staff, day: date) -> set[int] | None:
 
 
 def may_act_at(session: Session, staff: Staff, centre_id: int, day: date) -> bool:
+    if staff.centre_id is not None and staff.centre_id == centre_id:
+        return True  # one's own centre, without looking up dispatches
     allowed = centres_of(session, staff, day)
     return allowed is None or centre_id in allowed
 

@@ -199,6 +199,7 @@ def _close(session: Session, counter: Counter, staff: Staff, *, now: datetime) -
 def _counter_event(
     session: Session, name: str, counter: Counter, staff: Staff, now: datetime
 ) -> None:
+    tickets.forget_line_pace()  # a counter more or less changes every estimate of its lines
     record(
         DomainEvent(
             name,

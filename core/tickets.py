@@ -5,27 +5,30 @@ domain event to publish after commit, and does not commit.
 
 Concurrency: ticket numbers come from one atomic upsert on `ticket_sequences` in the
 issuing transaction (unique and gap-free: a rolled-back issue rolls its number back
-too). "Call next" reads the head of the queue, picks with the pure policy and claims the
-ticket with a conditional UPDATE (``… WHERE status = 'waiting'``); a counter that loses
-the race re-reads and tries the next one, so two counters never get the same ticket.
+too). "Call next" claims the head of the counter's merged queue in one conditional UPDATE
+whose order is the pure policy's (core.queue_policy.pick_next; a test holds the two
+together). On PostgreSQL the head is locked with SKIP LOCKED, so counters calling at once
+each get a different ticket without queueing behind one another, and never the same one.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
+import threading
+import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from flask import has_request_context, request
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core import queue_policy
 from core.auth import may_act_at
 from core.calendar_days import is_public_holiday, opening_periods
-from core.db import record
+from core.db import record, transaction_memo
 from core.errors import Conflict, DomainError, Forbidden, LimitExceeded, NotFound
 from core.events import DomainEvent
 from core.models import (
@@ -49,10 +52,6 @@ from core.models import (
 from core.timeutil import local_day, local_to_utc, to_local
 from core.tokens import read_qr
 
-_CLAIM_ATTEMPTS = 5
-_HEAD = 20
-# Namespace of PostgreSQL advisory locks taken per centre queue.
-_QUEUE_LOCK_SPACE = 7301
 # Roles that may act on a ticket at a counter another officer holds.
 _SUPERVISORS = (Role.MANAGER, Role.OPERATOR, Role.ADMIN)
 
@@ -113,16 +112,26 @@ def next_number(session: Session, service_id: int, day: date) -> int:
 
 
 def _event(session: Session, ticket: Ticket, kind: str, at: datetime, **data: object) -> None:
-    session.add(
-        TicketEvent(
+    """Write the audit row of a change and announce it (after commit)."""
+    staff_id = data.pop("staff_id", None)
+    counter_id = data.pop("counter_id", ticket.counter_id)
+    data = {k: v for k, v in data.items() if v is not None}
+    session.execute(
+        insert(TicketEvent).values(
             ticket_id=ticket.id,
             kind=kind,
             at=at,
-            staff_id=data.pop("staff_id", None),
-            counter_id=data.pop("counter_id", ticket.counter_id),
-            data={k: v for k, v in data.items() if v is not None},
+            staff_id=staff_id,
+            counter_id=counter_id,
+            data=data,
         )
     )
+    _announce(session, ticket, kind, at, data)
+
+
+def _announce(
+    session: Session, ticket: Ticket, kind: str, at: datetime, data: dict[str, object]
+) -> None:
     record(
         DomainEvent(
             f"ticket.{kind}",
@@ -142,6 +151,64 @@ def _event(session: Session, ticket: Ticket, kind: str, at: datetime, **data: ob
     )
 
 
+def label_for(prefix: str, number: int) -> str:
+    """A ticket's label: the line's letter and its number, at least three digits (A007)."""
+    return f"{prefix}{number:03d}"
+
+
+# PostgreSQL: take the number, insert the ticket and its "issued" audit row in one statement
+# (data-modifying CTEs), one round trip instead of three on the kiosk's hot path. The label is
+# built as label_for() builds it.
+_ISSUE_IN_ONE = text(
+    """
+WITH seq AS (
+    INSERT INTO ticket_sequences (service_id, day, last_number)
+    VALUES (CAST(:service_id AS INTEGER), CAST(:day AS DATE), 1)
+    ON CONFLICT (service_id, day)
+    DO UPDATE SET last_number = ticket_sequences.last_number + 1
+    RETURNING last_number
+), ticket AS (
+    INSERT INTO tickets (
+        public_id, centre_id, service_id, procedure_id, appointment_id, day, number, label,
+        source, priority, status, queue_time, issued_at, call_count, eta_low_minutes,
+        eta_high_minutes, citizen_hash, contact_name, contact_phone, transferred_from_id,
+        target_counter_id
+    )
+    SELECT
+        CAST(:public_id AS VARCHAR), CAST(:centre_id AS INTEGER), CAST(:service_id AS INTEGER),
+        CAST(:procedure_id AS INTEGER), CAST(:appointment_id AS INTEGER), CAST(:day AS DATE),
+        seq.last_number,
+        CAST(:prefix AS VARCHAR) || CASE WHEN seq.last_number < 1000
+            THEN lpad(seq.last_number::text, 3, '0') ELSE seq.last_number::text END,
+        CAST(:source AS VARCHAR), CAST(:priority AS VARCHAR), 'waiting',
+        CAST(:queue_time AS TIMESTAMP), CAST(:issued_at AS TIMESTAMP), 0,
+        CAST(:eta_low AS INTEGER), CAST(:eta_high AS INTEGER), CAST(:citizen_hash AS VARCHAR),
+        CAST(:contact_name AS VARCHAR), CAST(:contact_phone AS VARCHAR),
+        CAST(:transferred_from_id AS INTEGER), CAST(:target_counter_id AS INTEGER)
+    FROM seq
+    RETURNING id, number
+), audit AS (
+    INSERT INTO ticket_events (ticket_id, kind, at, staff_id, counter_id, data)
+    SELECT ticket.id, 'issued', CAST(:issued_at AS TIMESTAMP), CAST(:staff_id AS INTEGER),
+        NULL, CAST(:data AS JSON)
+    FROM ticket
+)
+SELECT id, number FROM ticket
+"""
+)
+_TICKET_EXTRAS = (
+    "citizen_hash",
+    "contact_name",
+    "contact_phone",
+    "transferred_from_id",
+    "target_counter_id",
+)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def _issue(
     session: Session,
     *,
@@ -150,11 +217,17 @@ def _issue(
     source: TicketSource,
     now: datetime,
     queue_time: datetime,
+    event: dict[str, object],
     procedure_id: int | None = None,
     priority: PriorityClass = PriorityClass.NONE,
     appointment_id: int | None = None,
+    staff_id: int | None = None,
     **extra: object,
 ) -> Ticket:
+    """Number, insert and audit a new waiting ticket (its "issued" event carries `event`)."""
+    unknown = set(extra) - set(_TICKET_EXTRAS)
+    if unknown:
+        raise TypeError(f"unexpected ticket fields: {sorted(unknown)}")
     day = local_day(now)
     # Everything read first: the number is taken last, because taking it locks the line's
     # sequence row until commit and every kiosk of the centre queues behind that lock.
@@ -166,28 +239,63 @@ def _issue(
         queue_time=queue_time,
     )
     estimate = wait_estimate(session, service, ahead)
-    number = next_number(session, service.id, day)
-    ticket = Ticket(
-        public_id=secrets.token_urlsafe(9),
-        centre_id=centre.id,
-        service_id=service.id,
-        procedure_id=procedure_id,
-        appointment_id=appointment_id,
-        day=day,
-        number=number,
-        label=f"{service.prefix}{number:03d}",
-        source=source,
-        priority=priority,
-        status=TicketStatus.WAITING,
-        queue_time=queue_time,
-        issued_at=now,
-        call_count=0,
-        eta_low_minutes=estimate.low,
-        eta_high_minutes=estimate.high,
-        **extra,
-    )
-    session.add(ticket)
-    session.flush()
+    values: dict[str, object] = {
+        "public_id": secrets.token_urlsafe(9),
+        "centre_id": centre.id,
+        "service_id": service.id,
+        "procedure_id": procedure_id,
+        "appointment_id": appointment_id,
+        "day": day,
+        "source": source,
+        "priority": priority,
+        "status": TicketStatus.WAITING,
+        "queue_time": queue_time,
+        "issued_at": now,
+        "called_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "counter_id": None,
+        "call_count": 0,
+        "eta_low_minutes": estimate.low,
+        "eta_high_minutes": estimate.high,
+        **{name: extra.get(name) for name in _TICKET_EXTRAS},
+    }
+    data = {k: v for k, v in event.items() if v is not None}
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(
+            _ISSUE_IN_ONE,
+            {
+                **values,
+                "source": source.value,
+                "priority": priority.value,
+                "queue_time": _naive_utc(queue_time),
+                "issued_at": _naive_utc(now),
+                "eta_low": estimate.low,
+                "eta_high": estimate.high,
+                "prefix": service.prefix,
+                "staff_id": staff_id,
+                "data": json.dumps(data),
+            },
+        ).one()
+        ticket = Ticket(id=row.id, number=row.number, label=label_for(service.prefix, row.number))
+        for name, value in values.items():
+            setattr(ticket, name, value)
+        # Known in full without reading it back: attach it to the session as persistent.
+        make_transient_to_detached(ticket)
+        session.add(ticket)
+    else:
+        number = next_number(session, service.id, day)
+        ticket = Ticket(number=number, label=label_for(service.prefix, number), **values)
+        session.add(ticket)
+        session.flush()
+        session.execute(
+            insert(TicketEvent).values(
+                ticket_id=ticket.id, kind="issued", at=now, staff_id=staff_id, data=data
+            )
+        )
+    _announce(session, ticket, "issued", now, data)
+    # Its position is known: the presenter need not count the line again before commit.
+    transaction_memo(session)[("ahead", ticket.id)] = ahead
     return ticket
 
 
@@ -227,10 +335,10 @@ def issue_walk_in(
         source=TicketSource.WALK_IN,
         now=now,
         queue_time=now,
+        event={"source": "walk_in"},
         procedure_id=procedure.id if procedure else None,
         priority=priority,
     )
-    _event(session, ticket, "issued", now, source="walk_in")
     return ticket
 
 
@@ -273,12 +381,12 @@ def issue_remote(
         source=TicketSource.REMOTE,
         now=now,
         queue_time=now,
+        event={"source": "remote"},
         procedure_id=procedure.id,
         citizen_hash=citizen_hash,
         contact_name=full_name,
         contact_phone=phone,
     )
-    _event(session, ticket, "issued", now, source="remote")
     return ticket
 
 
@@ -337,19 +445,15 @@ def check_in(
         source=TicketSource.APPOINTMENT,
         now=now,
         queue_time=queue_time,
+        event={"source": "appointment", "on_time": on_time},
         procedure_id=appointment.procedure_id,
         appointment_id=appointment.id,
     )
-    _event(session, ticket, "issued", now, source="appointment", on_time=on_time)
     session.expire(appointment)
     return ticket, True
 
 
 # ---------------------------------------------------------------- calling
-
-
-def _service_rank(counter: Counter) -> dict[int, int]:
-    return {link.service_id: i for i, link in enumerate(counter.service_links)}
 
 
 def current_ticket(session: Session, counter: Counter) -> Ticket | None:
@@ -365,42 +469,43 @@ def current_ticket(session: Session, counter: Counter) -> Ticket | None:
     ).first()
 
 
-def _head(
-    session: Session, counter: Counter, day: date, ranks: dict[int, int], skip: set[int]
-) -> list[queue_policy.Waiting]:
-    base = select(
-        Ticket.id, Ticket.service_id, Ticket.priority, Ticket.queue_time, Ticket.target_counter_id
-    ).where(
-        Ticket.centre_id == counter.centre_id,
-        Ticket.day == day,
-        Ticket.status == TicketStatus.WAITING,
-        Ticket.service_id.in_(list(ranks)),
-        or_(Ticket.target_counter_id.is_(None), Ticket.target_counter_id == counter.id),
-    )
-    if skip:
-        base = base.where(Ticket.id.notin_(skip))
-    rows = []
-    # The policy only ever needs the earliest few of each kind.
-    for cond in (Ticket.priority != PriorityClass.NONE, Ticket.priority == PriorityClass.NONE):
-        rows += session.execute(
-            base.where(cond).order_by(Ticket.queue_time, Ticket.id).limit(_HEAD)
-        ).all()
-    rows += session.execute(base.where(Ticket.target_counter_id == counter.id).limit(_HEAD)).all()
-    return [queue_policy.Waiting(r[0], r[1], r[2] != PriorityClass.NONE, r[3], r[4]) for r in rows]
+def _claim_next(
+    session: Session, counter: Counter, day: date, now: datetime, *, regular_turn: bool
+) -> Ticket | None:
+    """Claim the head of the counter's merged queue in one statement; None when empty.
 
-
-def _lock_centre_queue(session: Session, centre_id: int) -> None:
-    """Serialise "call next" within one centre until commit.
-
-    Optimistic claiming (read the head, claim it conditionally, retry on a lost race)
-    starves a slow counter when twenty call at once; a short per-centre lock keeps strict
-    queue order and costs a few milliseconds at most. SQLite already has one writer.
+    The order is queue_policy.pick_next's, in SQL: tickets transferred to this counter, then
+    priority tickets (unless it is a regular ticket's turn), then the earliest queue time,
+    then the counter's preference among its services. On PostgreSQL the head row is locked
+    with SKIP LOCKED, so counters calling at the same moment each take a different ticket
+    without waiting for one another (SQLite has a single writer anyway).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :centre)"),
-            {"space": _QUEUE_LOCK_SPACE, "centre": centre_id},
+    link = CounterService
+    order = [case((Ticket.target_counter_id == counter.id, 0), else_=1)]
+    if not regular_turn:
+        order.append(case((Ticket.priority != PriorityClass.NONE, 0), else_=1))
+    head = (
+        select(Ticket.id)
+        .join(link, (link.service_id == Ticket.service_id) & (link.counter_id == counter.id))
+        .where(
+            Ticket.centre_id == counter.centre_id,
+            Ticket.day == day,
+            Ticket.status == TicketStatus.WAITING,
+            or_(Ticket.target_counter_id.is_(None), Ticket.target_counter_id == counter.id),
         )
+        .order_by(*order, Ticket.queue_time, link.rank, Ticket.id)
+        .limit(1)
+        .with_for_update(of=Ticket, skip_locked=True)
+        .scalar_subquery()
+    )
+    claim = (
+        update(Ticket)
+        .where(Ticket.id == head, Ticket.status == TicketStatus.WAITING)
+        .values(status=TicketStatus.CALLED, counter_id=counter.id, called_at=now, call_count=1)
+        .returning(Ticket)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return session.scalars(claim).first()
 
 
 def call_next(
@@ -416,10 +521,8 @@ def call_next(
     A ticket still being served here is completed first. Raises Conflict counter_closed,
     counter_busy (a called ticket has not been started, recalled or marked no-show).
     """
-    session.execute(
-        select(Counter.id).where(Counter.id == counter.id).with_for_update()
-    )  # one call at a time per counter (double clicks)
-    session.refresh(counter)
+    # One call at a time per counter (double clicks), reading its state as it is now.
+    session.refresh(counter, with_for_update=True)
     if not counter.is_open:
         raise Conflict("counter_closed")
     current = current_ticket(session, counter)
@@ -427,37 +530,21 @@ def call_next(
         raise Conflict("counter_busy", label=current.label)
     if current is not None:
         complete(session, current, now=now, staff_id=staff_id)
-    ranks = _service_rank(counter)
-    if not ranks:
+    interleave = rules.priority_interleave
+    ticket = _claim_next(
+        session,
+        counter,
+        local_day(now),
+        now,
+        regular_turn=interleave > 0 and counter.priority_streak >= interleave,
+    )
+    if ticket is None:
         return None
-    _lock_centre_queue(session, counter.centre_id)
-    day = local_day(now)
-    skip: set[int] = set()
-    for _ in range(_CLAIM_ATTEMPTS):
-        choice = queue_policy.pick_next(
-            _head(session, counter, day, ranks, skip),
-            counter_id=counter.id,
-            service_rank=ranks,
-            priority_streak=counter.priority_streak,
-            interleave=rules.priority_interleave,
-        )
-        if choice is None:
-            return None
-        claimed = session.execute(
-            update(Ticket)
-            .where(Ticket.id == choice.id, Ticket.status == TicketStatus.WAITING)
-            .values(status=TicketStatus.CALLED, counter_id=counter.id, called_at=now, call_count=1)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:
-            counter.priority_streak = counter.priority_streak + 1 if choice.priority else 0
-            # The claim was a Core UPDATE: load the row as it now is.
-            ticket = session.get(Ticket, choice.id, populate_existing=True)
-            assert ticket is not None
-            _event(session, ticket, "called", now, staff_id=staff_id, recall=False)
-            return ticket
-        skip.add(choice.id)  # changed under us (e.g. cancelled): take the next one
-    raise Conflict("queue_busy")
+    streak = counter.priority_streak + 1 if ticket.is_priority else 0
+    if streak != counter.priority_streak:
+        counter.priority_streak = streak
+    _event(session, ticket, "called", now, staff_id=staff_id, recall=False)
+    return ticket
 
 
 def recall(
@@ -493,6 +580,7 @@ def complete(
 ) -> None:
     """Serving → done; an appointment behind it is done too."""
     ticket.complete(at=now)
+    forget_line_pace(ticket.service_id)
     _close_appointment(session, ticket, AppointmentStatus.DONE)
     _event(session, ticket, "completed", now, staff_id=staff_id)
 
@@ -577,9 +665,11 @@ def transfer(
         source=ticket.source,
         now=now,
         queue_time=ticket.queue_time,
+        event={"source": "transfer", "came_from": ticket.public_id},
         procedure_id=ticket.procedure_id,
         priority=ticket.priority,
         appointment_id=ticket.appointment_id,
+        staff_id=staff_id,
         transferred_from_id=ticket.id,
         target_counter_id=target_counter_id,
         citizen_hash=ticket.citizen_hash,
@@ -587,15 +677,6 @@ def transfer(
         contact_phone=ticket.contact_phone,
     )
     _event(session, ticket, "transferred", now, staff_id=staff_id, to=new.public_id)
-    _event(
-        session,
-        new,
-        "issued",
-        now,
-        staff_id=staff_id,
-        source="transfer",
-        came_from=ticket.public_id,
-    )
     return new
 
 
@@ -606,6 +687,9 @@ def position(session: Session, ticket: Ticket) -> int:
     """How many waiting tickets of the same line are ahead of this one."""
     if ticket.status != TicketStatus.WAITING:
         return 0
+    known = transaction_memo(session).get(("ahead", ticket.id))
+    if known is not None:
+        return int(known)
     return ahead_of(
         session,
         service_id=ticket.service_id,
@@ -680,19 +764,42 @@ def recent_service_minutes(session: Session, service_id: int, *, limit: int = 20
     return [(f - s).total_seconds() / 60 for s, f in rows if s and f]
 
 
+# A line's pace (typical service minutes, open counters) changes slowly: read it at most every
+# few seconds per process rather than twice per ticket. Completing a ticket or opening or closing
+# a counter in this process forgets it at once; other processes catch up within the TTL.
+_PACE_TTL_SECONDS = 10.0
+_pace: dict[tuple[str, int], tuple[float, float, float]] = {}
+_pace_lock = threading.Lock()
+
+
+def forget_line_pace(service_id: int | None = None) -> None:
+    """Drop cached line paces (one line's, or every line's)."""
+    with _pace_lock:
+        if service_id is None:
+            _pace.clear()
+        else:
+            for key in [k for k in _pace if k[1] == service_id]:
+                del _pace[key]
+
+
+def line_pace(session: Session, service: Service) -> tuple[float, float]:
+    """(typical minutes per citizen, open counters weighted by their share) of a line."""
+    key = (str(session.get_bind().url), service.id)
+    cached = _pace.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
+    minutes = queue_policy.typical_service_minutes(
+        recent_service_minutes(session, service.id), float(service.intake_minutes)
+    )
+    counters = open_counter_weight(session, service.id)
+    with _pace_lock:
+        _pace[key] = (time.monotonic() + _PACE_TTL_SECONDS, minutes, counters)
+    return minutes, counters
+
+
 def wait_estimate(session: Session, service: Service, ahead: int) -> queue_policy.WaitEstimate:
     """The wait range for someone with `ahead` people before them in `service`'s line."""
-    # A request estimates the same line more than once (issue, then present the ticket): the
-    # line's pace is read once per request.
-    memo = request.environ.setdefault("xephang.line_pace", {}) if has_request_context() else {}
-    if service.id not in memo:
-        memo[service.id] = (
-            queue_policy.typical_service_minutes(
-                recent_service_minutes(session, service.id), float(service.intake_minutes)
-            ),
-            open_counter_weight(session, service.id),
-        )
-    minutes, counters = memo[service.id]
+    minutes, counters = line_pace(session, service)
     return queue_policy.estimate_wait(ahead, counters, minutes)
 
 

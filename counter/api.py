@@ -91,8 +91,10 @@ def officer_ticket(session: Session, ticket: Ticket, *, now: datetime) -> dict[s
     return body
 
 
-def _envelope(ticket: Ticket, now: datetime) -> Response:
-    return json_response({"ticket": officer_ticket(db.session, ticket, now=now)}, 200, _PRIVATE)
+def _envelope(session: Session, ticket: Ticket, now: datetime) -> dict[str, Any]:
+    # Built inside the transaction, from what it already holds: nothing is read back after
+    # commit (an error at commit still answers with a problem, not this body).
+    return {"ticket": officer_ticket(session, ticket, now=now)}
 
 
 def counter_state(session: Session, counter: Counter, *, now: datetime) -> dict[str, Any]:
@@ -240,9 +242,10 @@ def call_next(counter_id: int):
         ticket = tickets.call_next(
             session, counter, now=now, rules=floor_rules(), staff_id=staff.id
         )
-    if ticket is None:
+        body = _envelope(session, ticket, now) if ticket is not None else None
+    if body is None:
         return Response(status=204, headers=_PRIVATE)
-    return _envelope(ticket, now)
+    return json_response(body, 200, _PRIVATE)
 
 
 @blp.route("/counters/<int:counter_id>/recall", methods=["POST"])
@@ -258,7 +261,8 @@ def recall(counter_id: int):
     with transaction() as session:
         counter = counters.held_counter(session, _counter_id(counter_id), staff, day=local_day(now))
         ticket = tickets.recall(session, counter, now=now, rules=floor_rules(), staff_id=staff.id)
-    return _envelope(ticket, now)
+        body = _envelope(session, ticket, now)
+    return json_response(body, 200, _PRIVATE)
 
 
 # --- Tickets ------------------------------------------------------------------------------------
@@ -269,7 +273,8 @@ def _act(public_id: str, action: Callable[..., None]) -> Response:
     with transaction() as session:
         ticket = tickets.ticket_for_staff(session, public_id, staff, now=now)
         action(session, ticket, now=now, staff_id=staff.id)
-    return _envelope(ticket, now)
+        body = _envelope(session, ticket, now)
+    return json_response(body, 200, _PRIVATE)
 
 
 _TICKET_ERRORS = (
@@ -353,7 +358,8 @@ def transfer_ticket(body: dict[str, Any], public_id: str):
         ticket = tickets.ticket_for_staff(session, public_id, staff, now=now)
         target = _transfer_target(session, ticket, body)
         moved = tickets.transfer(session, ticket, now=now, staff_id=staff.id, **target)
-    return _envelope(moved, now)
+        body = _envelope(session, moved, now)
+    return json_response(body, 200, _PRIVATE)
 
 
 # --- Centre queue -------------------------------------------------------------------------------

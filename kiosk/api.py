@@ -108,15 +108,12 @@ def check_in(body: dict[str, Any], code: str):
                 code=body.get("code"),
                 last4=body.get("phone_last4"),
             )
+            answer = ticket_public(session, checked_in.ticket, now=now)
     except NotFound as err:
         if err.code != "appointment_not_found":
             raise
         return _not_found_at_kiosk(err.field)
-    return json_response(
-        ticket_public(db.session, checked_in.ticket, now=now),
-        201 if checked_in.created else 200,
-        _NO_STORE,
-    )
+    return json_response(answer, 201 if checked_in.created else 200, _NO_STORE)
 
 
 @blp.route("/centres/<code>/tickets", methods=["POST"])
@@ -144,4 +141,7 @@ def issue_ticket(body: dict[str, Any], code: str):
             service=service,
             priority=PriorityClass(body["priority"]),
         )
-    return json_response(ticket_public(db.session, ticket, now=now), 201, _NO_STORE)
+        # Presented before commit, from what the transaction already holds: nothing is read
+        # back (an error at commit still answers with a problem, not this body).
+        answer = ticket_public(session, ticket, now=now)
+    return json_response(answer, 201, _NO_STORE)
