@@ -35,6 +35,7 @@ from core.models import (
     Appointment,
     AppointmentStatus,
     Centre,
+    CitizenStanding,
     Closure,
     Counter,
     CounterService,
@@ -355,12 +356,21 @@ def issue_remote(
 ) -> Ticket:
     """A same-day ticket taken from home; the citizen follows its position on the phone.
 
-    Raises Conflict centre_closed_now, procedure_not_taken; LimitExceeded remote_per_day.
+    Raises Conflict centre_closed_now, procedure_not_taken; LimitExceeded remote_per_day,
+    suspended (repeated no-shows).
     """
     if not centre_open_now(session, centre, now):
         raise Conflict("centre_closed_now")
     service = service_for(session, centre, procedure)
     _lock_citizen(session, citizen_hash)
+    # Repeated no-shows suspend taking numbers from home as they suspend booking.
+    suspended_until = session.scalar(
+        select(CitizenStanding.suspended_until).where(
+            CitizenStanding.citizen_hash == citizen_hash
+        )
+    )
+    if suspended_until is not None and suspended_until > now:
+        raise LimitExceeded("suspended", until=suspended_until.isoformat())
     today = local_day(now)
     taken = session.scalar(
         select(func.count())

@@ -425,6 +425,28 @@ def test_remote_ticket_then_the_daily_limit(client, session, floor):
     assert remote(client, floor, 2).status_code == 201  # another citizen
 
 
+def test_suspended_citizen_takes_no_remote_ticket(app, client, session, floor):
+    from core.identity import citizen_hash
+    from core.models import CitizenStanding
+    from core.settings import citizen_key
+
+    until = app_clock() + timedelta(days=10)
+    session.add(
+        CitizenStanding(
+            citizen_hash=citizen_hash(CCCD, citizen_key()),
+            no_show_count=3,
+            suspended_until=until,
+            updated_at=app_clock(),
+        )
+    )
+    session.commit()
+    before = floor_state(session)
+    body = assert_problem(remote(client, floor), 429, "suspended")
+    assert "không đến" in body["detail"]
+    assert floor_state(session) == before
+    assert remote(client, floor, 2).status_code == 201  # another citizen is not affected
+
+
 def test_remote_ticket_input_is_validated(client, session, floor):
     before = floor_state(session)
     body = assert_problem(
