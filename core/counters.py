@@ -191,6 +191,7 @@ def _held_by(session: Session, staff: Staff) -> list[Counter]:
 
 
 def _close(session: Session, counter: Counter, staff: Staff, *, now: datetime) -> None:
+    tickets.release_targeted(session, counter, now=now, staff_id=staff.id)
     counter.is_open = False
     counter.staff_id = None
     _counter_event(session, "counter.closed", counter, staff, now)

@@ -690,6 +690,24 @@ def transfer(
     return new
 
 
+def release_targeted(
+    session: Session, counter: Counter, *, now: datetime, staff_id: int | None = None
+) -> list[Ticket]:
+    """Tickets transferred to `counter` that still wait go back to their line (keeping their
+    queue time) when it closes, so they are not stranded behind a closed counter."""
+    stranded = list(
+        session.scalars(
+            select(Ticket).where(
+                Ticket.target_counter_id == counter.id, Ticket.status == TicketStatus.WAITING
+            )
+        )
+    )
+    for ticket in stranded:
+        ticket.target_counter_id = None
+        _event(session, ticket, "released", now, staff_id=staff_id, counter=counter.number)
+    return stranded
+
+
 # ---------------------------------------------------------------- position and wait
 
 

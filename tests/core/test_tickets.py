@@ -166,6 +166,28 @@ def test_transfer_to_a_counter_is_called_only_there(floor, now, session):
     assert call(c2, now + timedelta(minutes=1)).id == moved.id
 
 
+def test_closing_a_counter_releases_tickets_transferred_to_it(floor, now, session):
+    from core import counters
+    from tests.factories import make_staff
+
+    centre, _proc, service_a, _ = floor
+    ticket = walk_in(centre, now, service=service_a)
+    c1, c2 = centre.counters[0], centre.counters[1]
+    call(c1, now)
+    with transaction():
+        moved = tickets.transfer(
+            session, session.get(Ticket, ticket.id), now=now, to_counter=session.merge(c2)
+        )
+    officer = make_staff(centre)
+    session.commit()
+    with transaction():
+        counters.close_counter(session, session.merge(c2), officer, now=now)
+    assert session.get(Ticket, moved.id).target_counter_id is None
+    assert [e.kind for e in session.get(Ticket, moved.id).events][-1] == "released"
+    # Back in its line, keeping its queue time: the other counter calls it.
+    assert call(c1, now + timedelta(minutes=1)).id == moved.id
+
+
 def test_recall_then_automatic_no_show(floor, now, session):
     centre, proc, *_ = floor
     ticket = walk_in(centre, now, procedure=proc)
