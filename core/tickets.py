@@ -365,9 +365,7 @@ def issue_remote(
     _lock_citizen(session, citizen_hash)
     # Repeated no-shows suspend taking numbers from home as they suspend booking.
     suspended_until = session.scalar(
-        select(CitizenStanding.suspended_until).where(
-            CitizenStanding.citizen_hash == citizen_hash
-        )
+        select(CitizenStanding.suspended_until).where(CitizenStanding.citizen_hash == citizen_hash)
     )
     if suspended_until is not None and suspended_until > now:
         raise LimitExceeded("suspended", until=suspended_until.isoformat())
