@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import tickets
 from core.auth import centres_of, may_act_at
-from core.db import record
+from core.db import record, transaction_memo
 from core.errors import Conflict, Forbidden, NotFound
 from core.events import DomainEvent
 from core.models import (
@@ -87,26 +87,34 @@ def is_dispatched(session: Session, staff: Staff, centre_id: int, day: date) -> 
     )
 
 
-def counter_for(session: Session, counter_id: int, staff: Staff, *, day: date) -> Counter:
+def counter_for(
+    session: Session, counter_id: int, staff: Staff, *, day: date, lock: bool = False
+) -> Counter:
     """The counter, when `staff` may act at its centre on `day`.
 
+    With `lock`, its row is read FOR UPDATE (one action at a time per counter) and the
+    transaction remembers it, so core.tickets does not lock it again.
     Raises NotFound counter_not_found (unknown or retired counter), Forbidden forbidden.
     """
-    counter = session.get(Counter, counter_id)
+    counter = session.get(Counter, counter_id, with_for_update=lock or None, populate_existing=lock)
     if counter is None or not counter.active:
         raise NotFound("counter_not_found")
+    if lock:
+        transaction_memo(session)[("counter_locked", counter.id)] = True
     if not may_act_at(session, staff, counter.centre_id, day):
         raise Forbidden("forbidden")
     return counter
 
 
-def held_counter(session: Session, counter_id: int, staff: Staff, *, day: date) -> Counter:
+def held_counter(
+    session: Session, counter_id: int, staff: Staff, *, day: date, lock: bool = False
+) -> Counter:
     """The counter `staff` has open and may act at: where calling and serving happen.
 
     Raises what `counter_for` raises, and Conflict counter_closed (open it first) or
     counter_not_yours (another officer has it open).
     """
-    counter = counter_for(session, counter_id, staff, day=day)
+    counter = counter_for(session, counter_id, staff, day=day, lock=lock)
     if not counter.is_open:
         raise Conflict("counter_closed")
     if counter.staff_id != staff.id:

@@ -5,14 +5,43 @@ Public shapes carry labels and times, never a citizen's name or phone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import tickets
-from core.models import Ticket, TicketStatus
+from core.cache import TTLCache
+from core.models import Centre, Service, Ticket, TicketStatus
 from core.timeutil import to_local
+
+
+@dataclass(frozen=True)
+class LineNames:
+    """What a ticket shows of its line and centre: codes and names, no ids."""
+
+    centre: str
+    centre_name: str
+    service: str
+    service_name: str
+
+
+# Names change a few times a year: one read a minute per line rather than two per ticket.
+_line_names: TTLCache[LineNames] = TTLCache(ttl=60.0)
+
+
+def line_names(session: Session, service_id: int) -> LineNames:
+    def read() -> LineNames:
+        row = session.execute(
+            select(Centre.code, Centre.name, Service.prefix, Service.name)
+            .join(Centre, Centre.id == Service.centre_id)
+            .where(Service.id == service_id)
+        ).one()
+        return LineNames(*row)
+
+    return _line_names.get(session, service_id, read)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -25,13 +54,14 @@ def ticket_public(session: Session, ticket: Ticket, *, now: datetime) -> dict[st
     waiting = ticket.status == TicketStatus.WAITING
     ahead = tickets.position(session, ticket) if waiting else 0
     estimate = tickets.wait_estimate(session, ticket.service, ahead) if waiting else None
+    names = line_names(session, ticket.service_id)
     return {
         "public_id": ticket.public_id,
         "label": ticket.label,
-        "centre": ticket.centre.code,
-        "centre_name": ticket.centre.name,
-        "service": ticket.service.prefix,
-        "service_name": ticket.service.name,
+        "centre": names.centre,
+        "centre_name": names.centre_name,
+        "service": names.service,
+        "service_name": names.service_name,
         "procedure": ticket.procedure.code if ticket.procedure else None,
         "source": ticket.source.value,
         "priority": ticket.priority.value,

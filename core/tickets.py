@@ -16,17 +16,16 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import case, func, insert, or_, select, text, update
+from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from core import queue_policy
 from core.auth import may_act_at
+from core.cache import TTLCache
 from core.calendar_days import is_public_holiday, opening_periods
 from core.db import record, transaction_memo
 from core.errors import Conflict, DomainError, Forbidden, LimitExceeded, NotFound
@@ -113,12 +112,16 @@ def next_number(session: Session, service_id: int, day: date) -> int:
 
 
 def _event(session: Session, ticket: Ticket, kind: str, at: datetime, **data: object) -> None:
-    """Write the audit row of a change and announce it (after commit)."""
+    """Write the audit row of a change and announce it (after commit).
+
+    The row is added to the session, not inserted at once: the rows of one transaction go
+    to the database together at its flush, in one statement.
+    """
     staff_id = data.pop("staff_id", None)
     counter_id = data.pop("counter_id", ticket.counter_id)
     data = {k: v for k, v in data.items() if v is not None}
-    session.execute(
-        insert(TicketEvent).values(
+    session.add(
+        TicketEvent(
             ticket_id=ticket.id,
             kind=kind,
             at=at,
@@ -289,10 +292,8 @@ def _issue(
         ticket = Ticket(number=number, label=label_for(service.prefix, number), **values)
         session.add(ticket)
         session.flush()
-        session.execute(
-            insert(TicketEvent).values(
-                ticket_id=ticket.id, kind="issued", at=now, staff_id=staff_id, data=data
-            )
+        session.add(
+            TicketEvent(ticket_id=ticket.id, kind="issued", at=now, staff_id=staff_id, data=data)
         )
     _announce(session, ticket, "issued", now, data)
     # Its position is known: the presenter need not count the line again before commit.
@@ -529,15 +530,15 @@ def call_next(
     A ticket still being served here is completed first. Raises Conflict counter_closed,
     counter_busy (a called ticket has not been started, recalled or marked no-show).
     """
-    # One call at a time per counter (double clicks), reading its state as it is now.
-    session.refresh(counter, with_for_update=True)
+    # One call at a time per counter (double clicks), reading its state as it is now —
+    # unless this transaction already read it so (core.counters.counter_for(lock=True)).
+    if not transaction_memo(session).get(("counter_locked", counter.id)):
+        session.refresh(counter, with_for_update=True)
     if not counter.is_open:
         raise Conflict("counter_closed")
     current = current_ticket(session, counter)
     if current is not None and current.status == TicketStatus.CALLED:
         raise Conflict("counter_busy", label=current.label)
-    if current is not None:
-        complete(session, current, now=now, staff_id=staff_id)
     interleave = rules.priority_interleave
     ticket = _claim_next(
         session,
@@ -546,6 +547,10 @@ def call_next(
         now,
         regular_turn=interleave > 0 and counter.priority_streak >= interleave,
     )
+    # The one still served here is done (after the claim: its changes and both audit rows
+    # then reach the database in one flush).
+    if current is not None:
+        complete(session, current, now=now, staff_id=staff_id)
     if ticket is None:
         return None
     streak = counter.priority_streak + 1 if ticket.is_priority else 0
@@ -793,34 +798,24 @@ def recent_service_minutes(session: Session, service_id: int, *, limit: int = 20
 # A line's pace (typical service minutes, open counters) changes slowly: read it at most every
 # few seconds per process rather than twice per ticket. Completing a ticket or opening or closing
 # a counter in this process forgets it at once; other processes catch up within the TTL.
-_PACE_TTL_SECONDS = 10.0
-_pace: dict[tuple[str, int], tuple[float, float, float]] = {}
-_pace_lock = threading.Lock()
+_pace: TTLCache[tuple[float, float]] = TTLCache(ttl=10.0)
 
 
 def forget_line_pace(service_id: int | None = None) -> None:
     """Drop cached line paces (one line's, or every line's)."""
-    with _pace_lock:
-        if service_id is None:
-            _pace.clear()
-        else:
-            for key in [k for k in _pace if k[1] == service_id]:
-                del _pace[key]
+    _pace.forget(None if service_id is None else (lambda key: key == service_id))
 
 
 def line_pace(session: Session, service: Service) -> tuple[float, float]:
     """(typical minutes per citizen, open counters weighted by their share) of a line."""
-    key = (str(session.get_bind().url), service.id)
-    cached = _pace.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1], cached[2]
-    minutes = queue_policy.typical_service_minutes(
-        recent_service_minutes(session, service.id), float(service.intake_minutes)
-    )
-    counters = open_counter_weight(session, service.id)
-    with _pace_lock:
-        _pace[key] = (time.monotonic() + _PACE_TTL_SECONDS, minutes, counters)
-    return minutes, counters
+
+    def read() -> tuple[float, float]:
+        minutes = queue_policy.typical_service_minutes(
+            recent_service_minutes(session, service.id), float(service.intake_minutes)
+        )
+        return minutes, open_counter_weight(session, service.id)
+
+    return _pace.get(session, service.id, read)
 
 
 def wait_estimate(session: Session, service: Service, ahead: int) -> queue_policy.WaitEstimate:
@@ -932,7 +927,12 @@ def queue_snapshot(session: Session, centre: Centre, *, now: datetime) -> QueueS
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket:
     """The ticket with this public id. Raises NotFound ticket_not_found."""
     ticket = (
-        session.scalars(select(Ticket).where(Ticket.public_id == public_id)).one_or_none()
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.public_id == public_id)
+            # Acting on a ticket checks who holds its counter: read them in the same query.
+            .options(joinedload(Ticket.counter).joinedload(Counter.staff))
+        ).one_or_none()
         if 0 < len(public_id) <= 32
         else None
     )

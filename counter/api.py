@@ -238,7 +238,9 @@ def call_next(counter_id: int):
     """
     now, staff = clock(), me()
     with transaction() as session:
-        counter = counters.held_counter(session, _counter_id(counter_id), staff, day=local_day(now))
+        counter = counters.held_counter(
+            session, _counter_id(counter_id), staff, day=local_day(now), lock=True
+        )
         ticket = tickets.call_next(
             session, counter, now=now, rules=floor_rules(), staff_id=staff.id
         )

@@ -18,10 +18,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from core.tickets import forget_line_pace
+    from core import cache
     from xephang import cli, errors, extensions, i18n, web
 
-    forget_line_pace()  # cached per database URL: a new app may be on a fresh database
+    cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
     extensions.init_app(app)
     i18n.init_app(app)
