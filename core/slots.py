@@ -7,11 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from core.calendar_days import is_open_day, opening_periods
-from core.models import Appointment, Centre, Closure, Counter, Slot
+from core.models import Appointment, Centre, Closure, Counter, Slot, Staff, StaffAssignment
 from core.timeutil import local_day, local_to_utc
 
 
@@ -103,6 +103,8 @@ def generate_slots(
         centres_q = centres_q.where(Centre.id.in_(centre_ids))
     centres = session.scalars(centres_q).all()
     closures = _closures(session, first, days_range[-1])
+    # Officers dispatched in or lent away by an accepted plan keep their extra (or fewer) seats.
+    extra = dispatched_officers(session, first, days_range[-1], centre_ids)
     for centre in centres:
         weights = counter_weights(centre.counters)
         planned: list[PlannedSlot] = []
@@ -111,9 +113,10 @@ def generate_slots(
             if not is_open_day(centre, day, closed):
                 report.days_skipped += 1
                 continue
-            planned.extend(
-                p for p in plan_centre_day(centre, day, weights, policy) if p.starts_at > now
+            day_plan = plan_centre_day_dispatched(
+                centre, day, weights, policy, extra.get((centre.id, day), 0)
             )
+            planned.extend(p for p in day_plan if p.starts_at > now)
         _apply(session, centre, planned, now, days_range, report)
     return report
 
@@ -178,3 +181,167 @@ def _apply(
             delete(Slot).where(Slot.id.in_(stale), Slot.booked == 0, ~referenced)
         )
         report.removed += result.rowcount
+
+
+# --- Dispatched officers: extra (or fewer) counter-equivalents on one day -------------------
+
+
+def dispatched_officers(
+    session: Session, first: date, last: date, centre_ids: list[int] | None = None
+) -> dict[tuple[int, date], int]:
+    """Net officers moved in by staff assignments, per (centre id, local day).
+
+    An assignment away from a staff member's home centre counts +1 where they go and −1
+    at home; the mobile pool has no home, and an assignment at home changes nothing.
+    """
+    rows = session.execute(
+        select(StaffAssignment.centre_id, Staff.centre_id, StaffAssignment.day)
+        .join(Staff, Staff.id == StaffAssignment.staff_id)
+        .where(StaffAssignment.day.between(first, last))
+    ).all()
+    net: dict[tuple[int, date], int] = defaultdict(int)
+    for to_centre, home, day in rows:
+        if to_centre == home:
+            continue
+        net[(to_centre, day)] += 1
+        if home is not None:
+            net[(home, day)] -= 1
+    wanted = set(centre_ids) if centre_ids is not None else None
+    return {k: v for k, v in net.items() if v and (wanted is None or k[0] in wanted)}
+
+
+def plan_centre_day_dispatched(
+    centre: Centre, day: date, weights: dict[int, float], policy: SlotPolicy, extra: int = 0
+) -> list[PlannedSlot]:
+    """`plan_centre_day` with `extra` officers (negative: lent away) shared by the lines.
+
+    Each extra officer is a counter-equivalent split over the centre's services in the
+    proportion of their counters. With no extra this is exactly `plan_centre_day`. With
+    some, a line's capacity (after the walk-in share) is spread over the day's windows by
+    running totals, so a fraction of a citizen per window still adds up to whole citizens
+    over the day instead of being floored away window by window.
+    """
+    total = sum(w for w in weights.values() if w > 0)
+    if extra == 0 or total <= 0:
+        return plan_centre_day(centre, day, weights, policy)
+    planned = []
+    window = timedelta(minutes=policy.window_minutes)
+    for service in centre.services:
+        weight = weights.get(service.id, 0)
+        if not service.active or weight <= 0:
+            continue
+        share = service.walk_in_share if service.walk_in_share is not None else policy.walk_in_share
+        officers = max(weight + extra * weight / total, 0.0)
+        per_window = officers * policy.window_minutes / max(service.intake_minutes, 1)
+        per_window *= 1.0 - share
+        index = 0
+        for start, end in opening_periods(centre, day):
+            at = local_to_utc(day, start)
+            stop = local_to_utc(day, end)
+            while at + window <= stop:
+                index += 1
+                capacity = math.floor(index * per_window + 1e-9) - math.floor(
+                    (index - 1) * per_window + 1e-9
+                )
+                if capacity > 0:
+                    planned.append(PlannedSlot(service.id, at, at + window, day, capacity))
+                at += window
+    return planned
+
+
+def apply_dispatch(
+    session: Session,
+    centre_ids: list[int],
+    day: date,
+    *,
+    now: datetime,
+    policy: SlotPolicy | None = None,
+) -> GenerationReport:
+    """Resize the future slots of `centre_ids` on `day` to their counters plus dispatched
+    officers; idempotent.
+
+    Creates missing slots, raises or lowers capacities, never below what is booked, and
+    removes nothing (a window the plan drops is closed at its bookings). Closed days are
+    left alone.
+    """
+    policy = policy or SlotPolicy()
+    report = GenerationReport()
+    extra = dispatched_officers(session, day, day, centre_ids)
+    centres = session.scalars(
+        select(Centre)
+        .where(Centre.id.in_(centre_ids), Centre.active.is_(True))
+        .order_by(Centre.id)
+        .options(
+            selectinload(Centre.services),
+            selectinload(Centre.counters).selectinload(Counter.service_links),
+        )
+    ).all()
+    closures = _closures(session, day, day)
+    for centre in centres:
+        closed = closures.get(centre.id, set()) | closures.get(None, set())
+        if not is_open_day(centre, day, closed):
+            report.days_skipped += 1
+            continue
+        weights = counter_weights(centre.counters)
+        planned = [
+            p
+            for p in plan_centre_day_dispatched(
+                centre, day, weights, policy, extra.get((centre.id, day), 0)
+            )
+            if p.starts_at > now
+        ]
+        _apply_resize(session, centre, day, planned, now, report)
+    return report
+
+
+def _apply_resize(
+    session: Session,
+    centre: Centre,
+    day: date,
+    planned: list[PlannedSlot],
+    now: datetime,
+    report: GenerationReport,
+) -> None:
+    existing = {
+        (row.service_id, row.starts_at): row
+        for row in session.execute(
+            select(Slot.id, Slot.service_id, Slot.starts_at, Slot.capacity, Slot.booked).where(
+                Slot.centre_id == centre.id, Slot.day == day, Slot.starts_at > now
+            )
+        )
+    }
+    to_insert = []
+    targets: dict[int, int] = {}
+    for p in planned:
+        row = existing.pop((p.service_id, p.starts_at), None)
+        if row is None:
+            to_insert.append(
+                {
+                    "centre_id": centre.id,
+                    "service_id": p.service_id,
+                    "day": p.day,
+                    "starts_at": p.starts_at,
+                    "ends_at": p.ends_at,
+                    "capacity": p.capacity,
+                    "booked": 0,
+                }
+            )
+        elif max(p.capacity, row.booked) != row.capacity:
+            targets[row.id] = max(p.capacity, row.booked)
+    for row in existing.values():
+        if row.capacity != row.booked:
+            targets[row.id] = row.booked
+    if targets:
+        table = Slot.__table__
+        target = bindparam("target")
+        # A booking may land between the read and the write: never go below it.
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("slot_id"))
+            .values(capacity=case((table.c.booked > target, table.c.booked), else_=target)),
+            [{"slot_id": k, "target": v} for k, v in targets.items()],
+        )
+    report.resized += len(targets)
+    if to_insert:
+        session.execute(insert(Slot), to_insert)
+        report.created += len(to_insert)
