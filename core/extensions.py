@@ -8,6 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
+from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
@@ -21,3 +22,6 @@ login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 # The OpenAPI layer: feature packages register their API blueprints on it.
 api = Api()
+# Socket.IO for live boards, phone tickets and counters (namespaces in display/); bound by
+# xephang with the Redis message queue when XEPHANG_REDIS_URL is set.
+socketio = SocketIO()

@@ -25,6 +25,7 @@ from core.models import Centre, DeviceKind, Role
 from core.settings import slot_policy
 from core.slots import generate_slots
 from core.timeutil import clock
+from display.bridge import bridge_of
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CENTRE_FILES = (DATA / "hcmc_units.csv", DATA / "city_centres.csv")
@@ -37,10 +38,11 @@ slots_cli = AppGroup("slots", help="Bookable slots.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
 device_cli = AppGroup("device", help="Kiosks and display boards.")
 demo_cli = AppGroup("demo", help="The demo city in one go.")
+board_cli = AppGroup("board", help="Live display boards.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (import_cli, seed_cli, slots_cli, staff_cli, device_cli, demo_cli):
+    for group in (import_cli, seed_cli, slots_cli, staff_cli, device_cli, demo_cli, board_cli):
         app.cli.add_command(group)
 
 
@@ -242,3 +244,19 @@ def demo_setup_command(days: int | None) -> None:
     _seed_demo()
     _generate_slots(days or current_app.config["BOOKING_DAYS"])
     click.echo(f"demo city ready ({time.perf_counter() - started:.1f} s)")
+
+
+@board_cli.command("refresh")
+@click.option("--centre", "centre_code", required=True, help="Centre code.")
+def board_refresh_command(centre_code: str) -> None:
+    """Push a fresh board and queue counts of a centre to its live clients now.
+
+    From a process that serves no clients this goes through the Redis message queue
+    (XEPHANG_REDIS_URL); without Redis only clients of this process could get it: none.
+    """
+    _require_schema()
+    centre = _centre(centre_code)
+    bridge = bridge_of(current_app)
+    bridge.refresh_centre(centre)
+    where = "through Redis" if current_app.config["REDIS_URL"] else "(no Redis: nobody to reach)"
+    click.echo(f"board of {centre.name} pushed {where}")

@@ -8,7 +8,8 @@ from flask import Flask
 
 from core.auth import load_staff
 from core.db import configure_engine
-from core.extensions import csrf, db, limiter, login_manager, migrate
+from core.extensions import csrf, db, limiter, login_manager, migrate, socketio
+from display.bridge import client_manager
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -23,3 +24,12 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.user_loader(load_staff)
     login_manager.login_view = "counter.login"
+    # Always pass the client manager: SocketIO keeps options from an earlier init_app (tests
+    # build many apps), and a stale Redis manager would otherwise leak into the next app.
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        client_manager=client_manager(app.config["REDIS_URL"]),
+        logger=False,
+        engineio_logger=False,
+    )
