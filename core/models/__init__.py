@@ -15,6 +15,7 @@ from core.models.service import (
 )
 from core.models.slot import Slot
 from core.models.staff import Role, Staff, StaffAssignment
+from core.models.statistics import DailyStatistic
 from core.models.ticket import (
     PriorityClass,
     Ticket,
@@ -36,6 +37,7 @@ __all__ = [
     "Closure",
     "Counter",
     "CounterService",
+    "DailyStatistic",
     "Device",
     "DeviceKind",
     "Field",
