@@ -50,7 +50,7 @@ from core.models import (
 )
 from core.models.base import UTCDateTime
 from core.text import nfc
-from core.timeutil import local_day
+from core.timeutil import local_day, to_local
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -304,9 +304,20 @@ def _lock_citizen(session: Session, hashed: str) -> None:
     # SQLite: the whole write transaction already holds the database's single write lock.
 
 
+def suspension(until: datetime) -> LimitExceeded:
+    """The refusal for a citizen suspended (repeated no-shows) until `until`, in words too."""
+    local = to_local(until)
+    return LimitExceeded(
+        "suspended",
+        until=until.isoformat(),
+        time=local.strftime("%H:%M"),
+        date=local.strftime("%d/%m/%Y"),
+    )
+
+
 def _check_limits(row: Row, now: datetime, rules: BookingRules) -> None:
     if row.suspended_until is not None and row.suspended_until > now:
-        raise LimitExceeded("suspended", until=row.suspended_until.isoformat())
+        raise suspension(row.suspended_until)
     if row.active_count >= rules.max_active:
         raise LimitExceeded("too_many_active", limit=rules.max_active)
     if row.same_day_count >= rules.max_per_procedure_day:

@@ -76,7 +76,10 @@ MESSAGES: dict[str, Any] = {
     "appointment_not_active": _l("Lịch hẹn này không còn hiệu lực để thay đổi."),
     "appointment_changed": _l("Lịch hẹn vừa được thay đổi ở nơi khác. Vui lòng tải lại trang."),
     "idempotency_key_reused": _l("Yêu cầu này đã được dùng cho một người khác."),
-    "suspended": _l("Bạn tạm thời không thể đặt lịch do nhiều lần không đến theo lịch hẹn."),
+    "suspended": _l(
+        "Bạn đã nhiều lần không đến theo lịch hẹn nên tạm thời không thể đặt lịch hay lấy số "
+        "từ xa đến %(time)s ngày %(date)s."
+    ),
     "too_many_active": _l("Bạn đã có %(limit)s lịch hẹn đang chờ. Hãy huỷ bớt trước khi đặt thêm."),
     "one_per_procedure_day": _l("Bạn đã có lịch hẹn cho thủ tục này trong ngày đã chọn."),
     "rate_limited": _l("Bạn thao tác quá nhanh. Vui lòng thử lại sau ít phút."),

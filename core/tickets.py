@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from core import queue_policy
 from core.auth import may_act_at
+from core.booking import suspension
 from core.cache import TTLCache
 from core.calendar_days import is_public_holiday, opening_periods
 from core.db import record, transaction_memo
@@ -369,7 +370,7 @@ def issue_remote(
         select(CitizenStanding.suspended_until).where(CitizenStanding.citizen_hash == citizen_hash)
     )
     if suspended_until is not None and suspended_until > now:
-        raise LimitExceeded("suspended", until=suspended_until.isoformat())
+        raise suspension(suspended_until)
     today = local_day(now)
     taken = session.scalar(
         select(func.count())

@@ -429,6 +429,7 @@ def test_suspended_citizen_takes_no_remote_ticket(app, client, session, floor):
     from core.identity import citizen_hash
     from core.models import CitizenStanding
     from core.settings import citizen_key
+    from core.timeutil import LOCAL_TZ
 
     until = app_clock() + timedelta(days=10)
     session.add(
@@ -442,7 +443,10 @@ def test_suspended_citizen_takes_no_remote_ticket(app, client, session, floor):
     session.commit()
     before = floor_state(session)
     body = assert_problem(remote(client, floor), 429, "suspended")
-    assert "không đến" in body["detail"]
+    assert (
+        "không đến" in body["detail"]
+        and until.astimezone(LOCAL_TZ).strftime("%d/%m/%Y") in body["detail"]
+    )
     assert floor_state(session) == before
     assert remote(client, floor, 2).status_code == 201  # another citizen is not affected
 
