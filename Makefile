@@ -23,7 +23,7 @@ NODE_STAMP := node_modules/.installed
 PO_FILES := $(wildcard xephang/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help setup run test lint migrations-check bench bench-floor clean
+.PHONY: help setup run test lint migrations-check bench bench-floor bench-fanout clean
 
 help:
 	@echo "make run               set up (venv, Python + npm deps, translations, database,"
@@ -34,6 +34,8 @@ help:
 	@echo "                       when XEPHANG_TEST_POSTGRES_URL is set)"
 	@echo "make bench             booking and search benchmark on PostgreSQL (BENCH_ARGS=...)"
 	@echo "make bench-floor       kiosk issue and call-next benchmark on PostgreSQL (BENCH_ARGS=...)"
+	@echo "make bench-fanout      board fan-out (Socket.IO) benchmark, 1 and 2 processes + Redis"
+	@echo "                       (BENCH_ARGS=--quick for a short run)"
 	@echo "make clean             remove .venv, node_modules and compiled translations"
 
 $(VENV_STAMP): pyproject.toml
@@ -80,6 +82,9 @@ bench: setup
 
 bench-floor: setup
 	$(PY) bench/floor.py $(BENCH_ARGS)
+
+bench-fanout: setup
+	$(PY) bench/fanout.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -25,8 +25,9 @@ MEANINGS = {
     "DATABASE_URL": "SQLAlchemy URL. Empty: SQLite file `instance/xephang.db`. City scale: "
     "`postgresql+psycopg://user:password@host:5432/xephang`.",
     "REDIS_URL": "Empty: no Redis (rate limits in memory, one process). Set, e.g. "
-    "`redis://127.0.0.1:6379/0`: rate-limit counters (and later the Socket.IO message queue) "
-    "live there. Redis holds no data of record.",
+    "`redis://127.0.0.1:6379/0`: rate-limit counters and the Socket.IO message queue "
+    "(live updates across web processes, emits from CLI and scheduler) live there. Redis "
+    "holds no data of record: when it is down, requests still work.",
     "BASE_URL": "Public address of the site, written into files that leave it (calendar entries).",
     "CITY_NAME": "Shown in the header of every page.",
     "DEFAULT_LOCALE": "Default language (Vietnamese); visitors switch to English on the pages, "
@@ -44,6 +45,12 @@ MEANINGS = {
     "RATE_LIMIT_DEFAULT": "Limit per client on the rest of the API.",
     "RATE_LIMITS_ENABLED": "`0` turns rate limiting off (tests; never in production).",
     "SQL_POOL_SIZE": "PostgreSQL connections kept per web process: at least its thread count.",
+    "BIND": "Where `gunicorn -c deploy/gunicorn.conf.py` listens (`host:port`; several "
+    "comma-separated). One instance per port; see deploy/README.md.",
+    "THREADS": "Threads of the one gunicorn worker of a web instance. Every open board or phone "
+    "websocket holds a thread: sockets on this instance plus HTTP headroom.",
+    "METRICS_ALLOW": "Client networks (comma-separated CIDR) allowed to read `/metrics`; others "
+    "get 404. `*` allows everyone. Behind nginx the client is nginx: restrict there too.",
     "PERSONAL_DATA_RETENTION_DAYS": "Days after an appointment or ticket before its names, "
     "phones and e-mails are erased (Law 91/2025/QH15: keep the minimum, delete on schedule).",
     "GRACE_MINUTES": "An appointment holder checking in up to this long after the slot start "
@@ -61,6 +68,73 @@ MEANINGS = {
     "RATE_LIMIT_KIOSK_CHECKIN": "Limit per kiosk on check-ins by booking code and phone digits "
     "(the one thing worth guessing at a kiosk).",
     "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts.",
+    "BALANCING_TARGET_LEVEL": "Service-level target of balancing: this share of citizens "
+    "called within `BALANCING_TARGET_MINUTES` (0.8 = 80%); Erlang C sizes each centre's "
+    "officers for it.",
+    "BALANCING_TARGET_MINUTES": "Wait, in minutes, of the service-level target.",
+    "BALANCING_OVERLOAD_THRESHOLD": "A line or centre whose forecast demand (bookings plus "
+    "expected walk-ins) takes more than this share of its officers' day is flagged "
+    "overloaded (a centre also when it has fewer officers than the target needs).",
+    "BALANCING_HISTORY_WEEKS": "Weeks of past tickets the walk-in forecast (by weekday and "
+    "hour) looks at.",
+    "BALANCING_MIN_HISTORY_DAYS": "Days of one weekday a centre needs in that history before "
+    "its forecast for that weekday comes from data rather than "
+    "`BALANCING_WALK_INS_PER_COUNTER`.",
+    "BALANCING_WALK_INS_PER_COUNTER": "Walk-ins (and same-day remote numbers) expected per "
+    "counter per day at a centre without enough history.",
+    "BALANCING_MAX_DISPATCH_KM": "Farthest a centre lends officers to another (straight-line "
+    "km); the mobile pool goes anywhere.",
+    "BOARD_RECENT_CALLS": "How many of the day's latest calls a board lists (and the board "
+    "API returns) besides the tickets at counters now.",
+    "BOARD_DEBOUNCE_MS": "After a ticket change, boards, phones and counters get fresh "
+    "snapshots once this quiet window has passed, so a burst of changes costs one refresh; "
+    "calls themselves are announced at once.",
+    "VOICE_DIR": "Folder of a centre's own recorded announcement clips (mp3, named as in "
+    "`display/static/voice/manifest.json`); a clip found there replaces the default "
+    "synthetic one. Empty: the defaults only.",
+    "SCHEDULER": "`embedded`: the web process runs the timed jobs (no-shows, reminders, purge, "
+    "statistics …) in a background thread, started by its first request. `off`: it does not; "
+    "run `flask scheduler run` as its own process instead (city scale: set `off` on every web "
+    "process). Either way a leader lock lets only one runner per database run jobs.",
+    "SCHEDULER_POLL_SECONDS": "How often a standby scheduler tries the leader lock (and the "
+    "leader checks it still holds it): a dead leader is replaced within about this long.",
+    "SLOTS_ROLLING_MINUTES": "Every this many minutes the scheduler renews `BOOKING_DAYS` of "
+    "slots for the next batch of centres, so a new day opens centre by centre.",
+    "SLOTS_ROLLING_BATCH": "Centres per slot-renewal run (168 centres at 24 a run every 5 "
+    "minutes: the whole city in 35 minutes).",
+    "NO_SHOW_CALLED_TIMEOUT_MINUTES": "A ticket called `MAX_CALLS` times becomes a no-show this "
+    "long after its last call, if no officer closed it. (An appointment not checked in "
+    "becomes a no-show once the kiosk would refuse it: after the later of slot end + "
+    "`GRACE_MINUTES` and slot start + `LATE_LIMIT_MINUTES`.)",
+    "NO_SHOW_CLOSING_MINUTES": "Tickets still waiting this long after a centre's closing time "
+    "are cancelled (not the citizen's fault); tickets called but never started become no-shows.",
+    "NO_SHOW_LIMIT": "Missed appointments within `NO_SHOW_WINDOW_DAYS` that suspend a "
+    "citizen's booking (by CCCD hash).",
+    "NO_SHOW_WINDOW_DAYS": "Window, in days, in which missed appointments count towards "
+    "`NO_SHOW_LIMIT` (keep it within `PERSONAL_DATA_RETENTION_DAYS`: older ones are anonymous).",
+    "NO_SHOW_SUSPENSION_DAYS": "Days a citizen cannot book after reaching `NO_SHOW_LIMIT`; the "
+    "refusal says until when.",
+    "REMINDER_DAY_BEFORE_AT": "Local time (HH:MM) on the day before an appointment when its "
+    "first reminder is sent.",
+    "REMINDER_HOUR_BEFORE_MINUTES": "Minutes before an appointment when the second reminder is "
+    "sent.",
+    "NOTIFY_CHANNELS": "Reminder channels in order of preference, comma-separated: `smtp` "
+    "(needs an e-mail address on the booking), `webhook` (SMS/Zalo gateway, by phone), `log` "
+    "(writes the message to the log). Each appointment gets the first that reaches it.",
+    "NOTIFY_MAX_ATTEMPTS": "Attempts before a reminder is given up (marked failed).",
+    "NOTIFY_RETRY_MINUTES": "Wait before the first retry of a failed reminder; doubled at each "
+    "attempt, at most an hour.",
+    "NOTIFY_TIMEOUT_SECONDS": "Timeout of one send (SMTP or webhook): a slow gateway delays "
+    "only its own message.",
+    "NOTIFY_WEBHOOK_URL": "SMS/Zalo gateway: reminders are POSTed there as JSON `{id, kind, "
+    "to, subject, text}`; any 2xx answer counts as sent. Empty: no `webhook` channel.",
+    "NOTIFY_WEBHOOK_TOKEN": "Sent as `Authorization: Bearer …` to the webhook, if set.",
+    "SMTP_HOST": "Mail server for `smtp` reminders. Empty: no `smtp` channel.",
+    "SMTP_PORT": "Mail server port.",
+    "SMTP_FROM": "Sender address of reminder e-mails.",
+    "SMTP_USERNAME": "Mail server login, if it needs one.",
+    "SMTP_PASSWORD": "Mail server password.",
+    "SMTP_STARTTLS": "`1`: upgrade the mail connection with STARTTLS before logging in.",
 }
 
 

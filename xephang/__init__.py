@@ -19,12 +19,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from core import cache
-    from xephang import cli, errors, extensions, i18n, web
+    from xephang import cli, errors, extensions, i18n, observability, web
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
     extensions.init_app(app)
     i18n.init_app(app)
+    observability.init_app(app)
     web.init_app(app)
     # After web: flask-smorest's Api registers its own HTTPException handler; ours must win.
     errors.init_app(app)

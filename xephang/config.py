@@ -26,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_DEFAULT": "600 per minute",
     "RATE_LIMITS_ENABLED": True,
     "SQL_POOL_SIZE": 20,
+    # Production shape (deploy/): gunicorn instance and operator endpoints.
+    "BIND": "127.0.0.1:8000",
+    "THREADS": 200,
+    "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
     # Days after an appointment or ticket before names, phones and e-mails are erased.
     "PERSONAL_DATA_RETENTION_DAYS": 30,
     # Centre floor.
@@ -39,6 +43,44 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_AUTO_PRINT": True,
     "RATE_LIMIT_KIOSK_CHECKIN": "30 per minute",
     "RATE_LIMIT_LOGIN": "10 per minute;60 per hour",
+    # Balancing across wards (core/balancing.py).
+    "BALANCING_TARGET_LEVEL": 0.8,
+    "BALANCING_TARGET_MINUTES": 15,
+    "BALANCING_OVERLOAD_THRESHOLD": 0.9,
+    "BALANCING_HISTORY_WEEKS": 8,
+    "BALANCING_MIN_HISTORY_DAYS": 3,
+    "BALANCING_WALK_INS_PER_COUNTER": 15.0,
+    "BALANCING_MAX_DISPATCH_KM": 15.0,
+    # Live boards (display/).
+    "BOARD_RECENT_CALLS": 10,
+    "BOARD_DEBOUNCE_MS": 300,
+    # Display boards: a folder of recorded announcement clips replacing the defaults.
+    "VOICE_DIR": "",
+    # Scheduler (scheduler/): embedded thread or its own `flask scheduler run` process.
+    "SCHEDULER": "embedded",
+    "SCHEDULER_POLL_SECONDS": 15.0,
+    "SLOTS_ROLLING_MINUTES": 5,
+    "SLOTS_ROLLING_BATCH": 24,
+    "NO_SHOW_CALLED_TIMEOUT_MINUTES": 5,
+    "NO_SHOW_CLOSING_MINUTES": 60,
+    "NO_SHOW_LIMIT": 3,
+    "NO_SHOW_WINDOW_DAYS": 30,
+    "NO_SHOW_SUSPENSION_DAYS": 30,
+    # Reminders (core/notifications.py).
+    "REMINDER_DAY_BEFORE_AT": "18:00",
+    "REMINDER_HOUR_BEFORE_MINUTES": 60,
+    "NOTIFY_CHANNELS": "log",
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_RETRY_MINUTES": 1.0,
+    "NOTIFY_TIMEOUT_SECONDS": 5.0,
+    "NOTIFY_WEBHOOK_URL": "",
+    "NOTIFY_WEBHOOK_TOKEN": "",
+    "SMTP_HOST": "",
+    "SMTP_PORT": 25,
+    "SMTP_FROM": "xephang@localhost",
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": False,
 }
 
 
@@ -89,6 +131,11 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         )
     cfg["RATELIMIT_ENABLED"] = cfg["RATE_LIMITS_ENABLED"]
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    # Redis down must not fail requests: count in memory until it returns.
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    cfg["RATELIMIT_SWALLOW_ERRORS"] = True
+    if cfg["REDIS_URL"]:
+        cfg["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     cfg["BABEL_DEFAULT_LOCALE"] = cfg["DEFAULT_LOCALE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = "Asia/Ho_Chi_Minh"

@@ -1,16 +1,20 @@
-"""Routes owned by the composition root: feature blueprints, vendor assets, health."""
+"""Routes owned by the composition root: feature blueprints, vendor assets.
+
+/health and /metrics live in xephang/observability.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, abort, jsonify, send_from_directory
-from sqlalchemy import text
+from flask import Flask, abort, send_from_directory
 
 import booking
 import counter
+import display
 import kiosk
-from core.extensions import api, db
+import scheduler
+from core.extensions import api
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -29,20 +33,11 @@ def init_app(app: Flask) -> None:
     booking.init_app(app, api)
     kiosk.init_app(app, api)
     counter.init_app(app, api)
+    display.init_app(app, api)
+    scheduler.init_app(app)
 
     @app.get("/vendor/<path:name>")
     def vendor(name: str):
         if name not in VENDOR_FILES:
             abort(404)
         return send_from_directory(NODE_MODULES, name, max_age=86400)
-
-    @app.get("/health")
-    def health():
-        try:
-            db.session.execute(text("SELECT 1"))
-            ok = True
-        except Exception:
-            ok = False
-        finally:
-            db.session.rollback()
-        return jsonify(status="ok" if ok else "degraded", database=ok), (200 if ok else 503)

@@ -1,0 +1,58 @@
+"""gunicorn settings for one xephang web instance: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Flask-SocketIO in threading mode (simple-websocket) wants exactly one worker per gunicorn:
+scale by running several instances (one per port, e.g. the systemd template
+xephang-web@8001, @8002 …) sharing Redis as the Socket.IO message queue (XEPHANG_REDIS_URL),
+behind nginx. See deploy/README.md.
+
+Every open websocket pins one thread for its lifetime (plus its reader thread), so
+XEPHANG_THREADS must cover the boards and phones connected to this instance *plus* headroom
+for HTTP requests; with too few threads, HTTP requests queue behind sockets and time out.
+
+Settings (environment, defaults in xephang/config.py like every other setting):
+  XEPHANG_BIND      address to listen on (default 127.0.0.1:8000; several: comma-separated)
+  XEPHANG_THREADS   threads of the one worker (default 200)
+Command-line options given after `-c deploy/gunicorn.conf.py` override this file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from xephang.config import DEFAULTS
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(f"XEPHANG_{name}", "").strip()
+    return value or str(DEFAULTS[name])
+
+
+bind = [part.strip() for part in _env("BIND").split(",") if part.strip()]
+
+# One worker per instance: Flask-SocketIO keeps its clients in the process's memory.
+worker_class = "gthread"
+workers = 1
+threads = int(_env("THREADS"))
+# gthread stops accepting past worker_connections; every websocket counts, so keep it above
+# the thread count (idle keep-alive HTTP connections need room too).
+worker_connections = max(1000, threads + 200)
+
+# The worker's heartbeat comes from its main loop, not from request threads, so long-lived
+# websockets do not trip `timeout`; it only catches a worker that stopped responding.
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+
+# Behind nginx on the same host: trust its X-Forwarded-Proto / X-Forwarded-For.
+forwarded_allow_ips = "127.0.0.1,::1"
+
+# Logs to stderr (the journal under systemd, `docker logs` in compose). Access log: client,
+# request line, status, bytes, duration in ms, user agent.
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+errorlog = "-"
+loglevel = "info"
+
+# Never preload: each instance builds its own app (its own database pool and socket state).
+preload_app = False
+proc_name = "xephang-web"
