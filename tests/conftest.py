@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from core.catalogue import index
 from core.extensions import db
+from display.bridge import bridge_of
 from xephang import create_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -96,6 +97,9 @@ def app(
         db.create_all()
         index.invalidate()
         yield app
+        # Let the live-update dispatcher finish with the database before the engine goes:
+        # a connection it still held would be left open and collected later, mid-test.
+        bridge_of(app).drain()
         db.session.remove()
         if backend == "postgres":
             db.drop_all()
