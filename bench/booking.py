@@ -122,6 +122,8 @@ def app_env(url: str, settings: ServerSettings) -> dict[str, str]:
         "XEPHANG_RATE_LIMIT_DEFAULT": "1000000 per minute",
         "XEPHANG_SQL_POOL_SIZE": str(max(settings.concurrency // settings.workers, 2)),
         "XEPHANG_REDIS_URL": "",
+        # As in production (deploy/): web processes serve requests, the scheduler runs apart.
+        "XEPHANG_SCHEDULER": "off",
     }
 
 

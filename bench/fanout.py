@@ -492,6 +492,7 @@ def product_env(url: str, redis_url: str) -> dict[str, str]:
         "XEPHANG_CITIZEN_ID_KEY": "bench-citizen-key",
         "XEPHANG_RATE_LIMITS_ENABLED": "0",
         "XEPHANG_SQL_POOL_SIZE": "20",
+        "XEPHANG_SCHEDULER": "off",  # as in deploy/: timed jobs run in their own process
     }
 
 

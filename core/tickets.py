@@ -296,7 +296,9 @@ def _issue(
         session.add(
             TicketEvent(ticket_id=ticket.id, kind="issued", at=now, staff_id=staff_id, data=data)
         )
-    _announce(session, ticket, "issued", now, data)
+    # Live screens need to know whether people already waiting now have one more ahead.
+    jumps = priority != PriorityClass.NONE or queue_time < now
+    _announce(session, ticket, "issued", now, {**data, "jumps_line": jumps})
     # Its position is known: the presenter need not count the line again before commit.
     transaction_memo(session)[("ahead", ticket.id)] = ahead
     return ticket

@@ -53,6 +53,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = "info"
 
+# No gunicornc control socket: it defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),
+# which every instance on the host would share. Instances are managed by signals (systemd).
+control_socket_disable = True
+
 # Never preload: each instance builds its own app (its own database pool and socket state).
 preload_app = False
 proc_name = "xephang-web"

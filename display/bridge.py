@@ -99,6 +99,14 @@ class _Outage:
             log.info("%s works again after %.1f s", self.what, time.monotonic() - since)
 
 
+def channel_for(url: str) -> str:
+    """The pub/sub channel of a Redis URL. Pub/sub ignores database numbers, so the number
+    goes into the name: deployments (or test runs) on different databases of one Redis
+    never hear each other's boards."""
+    database = urlsplit(url).path.strip("/") or "0"
+    return f"{CHANNEL}-{database}"
+
+
 class MessageQueue(socketio_lib.RedisManager):
     """python-socketio's Redis manager, made calm for an outage.
 
@@ -115,7 +123,7 @@ class MessageQueue(socketio_lib.RedisManager):
     def __init__(self, url: str, *, write_only: bool = False) -> None:
         super().__init__(
             url,
-            channel=CHANNEL,
+            channel=channel_for(url),
             write_only=write_only,
             redis_options={
                 "socket_connect_timeout": 1.0,
@@ -302,21 +310,26 @@ class Bridge:
         sent_at, event = item
         data = event.data
         kind = event.name.split(".", 1)[1]
-        dirty.boards.add(data["centre_id"])
+        # Starting to serve a called ticket changes nothing a board or a counter shows: no
+        # refresh, so the next call's announcement never queues behind a needless snapshot.
+        if kind != "started":
+            dirty.boards.add(data["centre_id"])
         if event.name.startswith("counter."):
             return
         dirty.tickets.add(data["public_id"])
         if kind in ("called", "recalled"):
             recall = kind == "recalled" or bool(data.get("recall"))
             self._announce(data, recall=recall, sent_at=sent_at)
-        if kind in LINE_MOVES or (kind == "issued" and self._jumps_line(data["ticket_id"])):
+        if kind in LINE_MOVES or (kind == "issued" and self._jumps_line(data)):
             dirty.lines.add(data["service_id"])
 
-    def _jumps_line(self, ticket_id: int) -> bool:
+    def _jumps_line(self, data: dict[str, Any]) -> bool:
         """Whether a new ticket went ahead of people already waiting (priority, transfer)."""
+        if "jumps_line" in data:  # said by core when it issued the ticket
+            return bool(data["jumps_line"])
         row = db.session.execute(
             select(Ticket.priority, Ticket.queue_time, Ticket.issued_at).where(
-                Ticket.id == ticket_id
+                Ticket.id == data["ticket_id"]
             )
         ).one_or_none()
         if row is None:

@@ -68,6 +68,7 @@ def instances(count: int, database_url: str, **env: str) -> Iterator[list[str]]:
                 "XEPHANG_SECRET_KEY": "deploy-test-secret",
                 "XEPHANG_CITIZEN_ID_KEY": "deploy-test-citizen-key",
                 "XEPHANG_RATE_LIMITS_ENABLED": "0",
+                "XEPHANG_SCHEDULER": "off",  # as the systemd units and compose file set it
                 **env,
             }
             cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "wsgi:app"]
@@ -166,6 +167,8 @@ def test_gunicorn_config_is_valid_and_reads_its_settings_from_the_environment(mo
     assert tuned["threads"] == 1500
     # Every socket counts against gthread's connection limit: it must stay above the threads.
     assert tuned["worker_connections"] > tuned["threads"]
+    # Several instances on one host: no shared gunicornc control socket.
+    assert defaults["control_socket_disable"] is True
 
 
 def test_deploy_files_name_only_real_settings_and_hold_no_secret():
@@ -267,9 +270,9 @@ def test_an_instance_with_redis_unreachable_starts_and_reports_degraded(city):
         assert (health.json()["status"], health.json()["redis"]) == ("degraded", False)
 
 
-def test_an_instance_without_its_database_answers_503(tmp_path):
-    missing = tmp_path / "no-such-dir" / "xephang.db"  # SQLite cannot create it: unreachable
-    with instance(f"sqlite:///{missing}") as base:
+def test_an_instance_without_its_database_answers_503():
+    nowhere = f"postgresql+psycopg://postgres@{HOST}:{free_port()}/xephang"  # nobody listens
+    with instance(nowhere) as base:
         health = requests.get(f"{base}/health", timeout=5)
         assert health.status_code == 503
         assert (health.json()["status"], health.json()["database"]) == ("down", False)

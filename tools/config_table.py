@@ -44,7 +44,9 @@ MEANINGS = {
     "(API and booking form); `;` separates several.",
     "RATE_LIMIT_DEFAULT": "Limit per client on the rest of the API.",
     "RATE_LIMITS_ENABLED": "`0` turns rate limiting off (tests; never in production).",
-    "SQL_POOL_SIZE": "PostgreSQL connections kept per web process: at least its thread count.",
+    "SQL_POOL_SIZE": "PostgreSQL connections kept per web process (plus 10 overflow): enough for "
+    "the HTTP requests it serves at once — not one per thread, since most threads of a web "
+    "instance hold idle board and phone sockets.",
     "BIND": "Where `gunicorn -c deploy/gunicorn.conf.py` listens (`host:port`; several "
     "comma-separated). One instance per port; see deploy/README.md.",
     "THREADS": "Threads of the one gunicorn worker of a web instance. Every open board or phone "

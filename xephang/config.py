@@ -127,6 +127,9 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
                 "pool_size": cfg["SQL_POOL_SIZE"],
                 "max_overflow": 10,
                 "pool_pre_ping": True,
+                # A database host that silently drops packets must not hang /health or
+                # requests: give up connecting after a few seconds.
+                "connect_args": {"connect_timeout": 5},
             },
         )
     cfg["RATELIMIT_ENABLED"] = cfg["RATE_LIMITS_ENABLED"]

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from core.extensions import db
 from core.models import Ticket, TicketSource, TicketStatus
 from core.timeutil import local_day, utcnow
-from display.bridge import CHANNEL
+from display.bridge import channel_for
 from tests.conftest import PG_URL, need
 from tests.display.live import Listener, free_port
 from tests.factories import make_centre, make_field, make_service, make_staff, staff_token
@@ -261,8 +261,9 @@ def run_scenario(a, b, env, floor, redis_port, processes, listeners) -> None:
     # Redis returns on the same port: both listeners subscribe again, boards catch up.
     processes[0] = start_redis(redis_port)
     client = redis.Redis(port=redis_port)
+    channel = channel_for(f"redis://127.0.0.1:{redis_port}/0")  # the processes use /0
     wait_until(
-        lambda: dict(client.pubsub_numsub(CHANNEL))[CHANNEL.encode()] >= 2,
+        lambda: dict(client.pubsub_numsub(channel))[channel.encode()] >= 2,
         "both web processes to listen again",
     )
     client.close()
