@@ -305,10 +305,7 @@ def test_nginx_example_balances_two_instances_sharing_redis(city, tmp_path):
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
-    if nginx is None:
-        pytest.skip(
-            "nginx not installed (apt-get install nginx-light): the example is not exercised"
-        )
+    need(nginx is not None, "nginx not installed (apt-get install nginx-light)")
     listen = free_port()
     with instances(2, city["url"], XEPHANG_REDIS_URL=REDIS_URL) as (a, b):
         ports = [int(a.rsplit(":", 1)[1]), int(b.rsplit(":", 1)[1])]
