@@ -605,12 +605,15 @@ def main() -> int:
             )
             capacity_rows.append((clients, s, s_bare))
             print(
-                f"  capacity {clients}: xephang p99 {s['p99']:.1f} (server CPU "
-                f"{s['server_cpu']:.0f}%, clients {s['client_cpu']:.0f}%), bare p99 "
-                f"{s_bare['p99']:.1f}",
+                f"  capacity {clients}: xephang p99 {s['p99']:.1f}, from request "
+                f"{s['p99_sent']:.1f} (server CPU {s['server_cpu']:.0f}%, clients "
+                f"{s['client_cpu']:.0f}%), bare p99 {s_bare['p99']:.1f}, from request "
+                f"{s_bare['p99_sent']:.1f}",
                 flush=True,
             )
-            if s["p99"] > args.limit_ms or s["missing"] or s["connected"] < clients:
+            # Judged from the request: xephang announces before its HTTP answer, so time
+            # from the answer alone would flatter it as sockets grow.
+            if s["p99_sent"] > args.limit_ms or s["missing"] or s["connected"] < clients:
                 break
     print_table(
         "Board fan-out: call-next response (bare: emit response) → `ticket_called` at every "
@@ -651,14 +654,16 @@ def main() -> int:
     )
     if capacity_rows:
         print_table(
-            f"Sockets one process holds (1 centre, {args.calls} calls; limit p99 "
-            f"{args.limit_ms:.0f} ms)",
+            f"Sockets one process holds (1 centre, {args.calls} calls; limit: p99 from the "
+            f"call-next request {args.limit_ms:.0f} ms)",
             [
                 "sockets",
                 "connected",
                 "xephang p50",
                 "xephang p99",
+                "xephang p99 from request",
                 "bare p99",
+                "bare p99 from request",
                 "server CPU %",
                 "client CPU %",
                 "missing",
@@ -669,7 +674,9 @@ def main() -> int:
                     s["connected"],
                     s["p50"],
                     s["p99"],
+                    s["p99_sent"],
                     b["p99"],
+                    b["p99_sent"],
                     s["server_cpu"],
                     s["client_cpu"],
                     s["missing"],
