@@ -74,6 +74,19 @@ def plan_centre_day(
     return planned
 
 
+def _new_slot(centre_id: int, p: PlannedSlot) -> dict[str, object]:
+    """The row of a planned slot not in the database yet."""
+    return {
+        "centre_id": centre_id,
+        "service_id": p.service_id,
+        "day": p.day,
+        "starts_at": p.starts_at,
+        "ends_at": p.ends_at,
+        "capacity": p.capacity,
+        "booked": 0,
+    }
+
+
 def generate_slots(
     session: Session,
     *,
@@ -153,17 +166,7 @@ def _apply(
     for p in planned:
         row = existing.pop((p.service_id, p.starts_at), None)
         if row is None:
-            to_insert.append(
-                {
-                    "centre_id": centre.id,
-                    "service_id": p.service_id,
-                    "day": p.day,
-                    "starts_at": p.starts_at,
-                    "ends_at": p.ends_at,
-                    "capacity": p.capacity,
-                    "booked": 0,
-                }
-            )
+            to_insert.append(_new_slot(centre.id, p))
         elif row.capacity != p.capacity:
             new_capacity = max(p.capacity, row.booked)
             if new_capacity != row.capacity:
@@ -315,17 +318,7 @@ def _apply_resize(
     for p in planned:
         row = existing.pop((p.service_id, p.starts_at), None)
         if row is None:
-            to_insert.append(
-                {
-                    "centre_id": centre.id,
-                    "service_id": p.service_id,
-                    "day": p.day,
-                    "starts_at": p.starts_at,
-                    "ends_at": p.ends_at,
-                    "capacity": p.capacity,
-                    "booked": 0,
-                }
-            )
+            to_insert.append(_new_slot(centre.id, p))
         elif max(p.capacity, row.booked) != row.capacity:
             targets[row.id] = max(p.capacity, row.booked)
     for row in existing.values():
