@@ -103,6 +103,9 @@ MESSAGES: dict[str, Any] = {
     "method_not_allowed": _l("Phương thức không được hỗ trợ."),
     "server_error": _l("Đã có lỗi ở máy chủ. Vui lòng thử lại sau."),
     "csrf": _l("Phiên làm việc đã hết hạn. Vui lòng tải lại trang và thử lại."),
+    # Operations API: dispatch plans.
+    "plan_changed": _l("Kế hoạch điều động đã thay đổi. Vui lòng xem lại kế hoạch mới."),
+    "staff_already_assigned": _l("Một cán bộ trong kế hoạch đã được điều động nơi khác."),
     # Booking API: request parsing, suggestions, calendar file.
     "invalid_json": _l("Nội dung gửi lên không phải JSON hợp lệ."),
     "invalid_value": _l("Giá trị không hợp lệ."),

@@ -11,6 +11,7 @@ from flask import Flask, abort, send_from_directory
 
 import booking
 import counter
+import dashboard
 import display
 import kiosk
 import scheduler
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
     kiosk.init_app(app, api)
     counter.init_app(app, api)
     display.init_app(app, api)
+    dashboard.init_app(app, api)
     scheduler.init_app(app)
 
     @app.get("/vendor/<path:name>")

@@ -1,0 +1,361 @@
+"""Operations API: load per centre and line, daily statistics, dispatch plans.
+
+Managers see their own centre; operators and admins the whole city. Dispatch plans are
+the city's, so only operators and admins see and accept them. Officers and devices are
+refused. Answers are never cached: they change with every booking and ticket.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from flask import Response, current_app, g
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import balancing, dispatch, statistics
+from core.api_common import ApiBlueprint, Problem, json_response, secured
+from core.auth import require
+from core.db import transaction
+from core.errors import Conflict, Forbidden
+from core.extensions import db
+from core.models import Centre, DailyStatistic, Role, Service, StaffAssignment
+from core.settings import slot_policy
+from core.timeutil import clock, local_day
+from dashboard import schemas as s
+
+blp = ApiBlueprint(
+    "dashboard_api",
+    __name__,
+    url_prefix="/api/v1",
+    description="Operations: load, statistics and dispatch plans",
+)
+CITY_ROLES = (Role.OPERATOR, Role.ADMIN)
+managers = require(roles=(Role.MANAGER, *CITY_ROLES))
+operators = require(roles=CITY_ROLES)
+_PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+@blp.after_request
+def _no_store(response: Response) -> Response:
+    """Every answer, refusals included, is private and never stored."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+_PLAN_ID = re.compile(r"[0-9a-f]{1,64}")
+SOURCES = ("appointment", "walk_in", "remote")
+
+
+def _documented(
+    forbidden: str, *extra: tuple[int, str]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document the auth refusals, bad input and `extra` problem answers, and the bearer."""
+    errors = (
+        (401, "No or unknown token, or not signed in"),
+        (403, forbidden),
+        (422, "Malformed date, or days out of 1–14"),
+        *extra,
+    )
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for status, description in errors:
+            func = blp.alt_response(status, schema=Problem, description=description)(func)
+        return blp.doc(**secured())(func)
+
+    return decorate
+
+
+def _scope() -> list[int] | None:
+    """Centre ids the caller sees: None for the whole city."""
+    staff = g.actor.staff
+    if staff is None:
+        raise Forbidden("forbidden")
+    if staff.role in CITY_ROLES:
+        return None
+    if staff.centre_id is None:
+        raise Forbidden("forbidden")
+    g.actor.require_centre(staff.centre_id)
+    return [staff.centre_id]
+
+
+def _day(args: dict[str, Any], now: datetime) -> date:
+    return args.get("date") or local_day(now)
+
+
+def _ratio(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def _policy() -> balancing.BalancingPolicy:
+    return balancing.BalancingPolicy.from_config(current_app.config)
+
+
+def _answer(body: Any, status: int = 200) -> Response:
+    return json_response(body, status, _PRIVATE)
+
+
+def _centres(session: Session, ids: list[int] | None) -> list[Centre]:
+    q = select(Centre).where(Centre.active.is_(True)).order_by(Centre.code)
+    if ids is not None:
+        q = q.where(Centre.id.in_(ids))
+    return list(session.scalars(q))
+
+
+# --- Load ---------------------------------------------------------------------------------------
+
+
+def _names(session: Session, model: type[Centre] | type[Service], ids: set[int]) -> dict:
+    if not ids:
+        return {}
+    return dict(session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
+
+
+def load_body(
+    session: Session, ids: list[int] | None, day: date, days: int, *, now: datetime
+) -> dict[str, Any]:
+    report = balancing.load(session, ids, day, days, now=now, policy=_policy())
+    names = _names(session, Centre, {c.centre_id for c in report.centres.values()})
+    service_names = _names(session, Service, {line.service_id for line in report.services})
+    lines: dict[tuple[int, date], list[dict[str, Any]]] = {}
+    for line in report.services:
+        lines.setdefault((line.centre_id, line.day), []).append(
+            {
+                "service": line.service_prefix,
+                "name": service_names.get(line.service_id),
+                "capacity": line.capacity,
+                "bookable": line.bookable,
+                "booked": line.booked,
+                "forecast": line.forecast,
+                "utilisation": _ratio(line.utilisation),
+                "overloaded": line.overloaded,
+            }
+        )
+    centres = [
+        {
+            "centre": c.centre_code,
+            "name": names.get(c.centre_id),
+            "date": c.day.isoformat(),
+            "lat": c.lat,
+            "lon": c.lon,
+            "officers": c.officers,
+            "needed": c.needed,
+            "demand": c.demand,
+            "utilisation": _ratio(c.utilisation),
+            "overloaded": c.overloaded,
+            "wait_p90": c.wait_p90,
+            "services": sorted(
+                lines.get((c.centre_id, c.day), []), key=lambda line: line["service"]
+            ),
+        }
+        for c in sorted(report.centres.values(), key=lambda c: (c.centre_code, c.day))
+    ]
+    return {"date": day.isoformat(), "days": days, "centres": centres}
+
+
+@blp.route("/load")
+@managers
+@blp.arguments(s.LoadQuery, location="query")
+@blp.response(200, s.LoadAnswer)
+@_documented("Not a manager, operator or admin (officers and devices are refused)")
+def get_load(args: dict[str, Any]):
+    """Capacity, bookings, forecast walk-ins and overload per centre, line and open day."""
+    now = clock()
+    ids = _scope()
+    body = load_body(db.session, ids, _day(args, now), args["days"], now=now)
+    return _answer(body)
+
+
+# --- Statistics ---------------------------------------------------------------------------------
+
+_FIGURES = (
+    "issued",
+    "served",
+    "no_show",
+    "cancelled",
+    "wait_p50",
+    "wait_p90",
+    "service_avg",
+    "eta_error_minutes",
+)
+_EMPTY = {
+    name: 0 if name in ("issued", "served", "no_show", "cancelled") else None for name in _FIGURES
+}
+
+
+def _stored(session: Session, ids: list[int] | None, day: date) -> list[dict[str, Any]]:
+    q = select(DailyStatistic).where(
+        DailyStatistic.day == day,
+        DailyStatistic.service_id.is_(None),
+        DailyStatistic.hour.is_(None),
+    )
+    if ids is not None:
+        q = q.where(DailyStatistic.centre_id.in_(ids))
+    return [
+        {"centre_id": r.centre_id, "source": r.source, **{n: getattr(r, n) for n in _FIGURES}}
+        for r in session.scalars(q)
+    ]
+
+
+def _folded(session: Session, ids: list[int] | None, day: date, now: datetime):
+    cells = statistics.fold_day(session, day, ids)
+    out = []
+    for key, cell in cells.items():
+        centre_id, service_id, source, hour = key
+        if service_id is None and hour is None:
+            row = cell.row(key, day, now)
+            out.append({"centre_id": centre_id, "source": source, **{n: row[n] for n in _FIGURES}})
+    return out
+
+
+def stats_body(
+    session: Session, ids: list[int] | None, day: date, *, now: datetime
+) -> dict[str, Any]:
+    """The day's figures per centre and source: the aggregated rows, or (for a day not
+    aggregated yet, today say) the tickets folded now without writing anything."""
+    exists = select(func.count()).select_from(DailyStatistic).where(DailyStatistic.day == day)
+    if ids is not None:
+        exists = exists.where(DailyStatistic.centre_id.in_(ids))
+    live = not session.scalar(exists)
+    rows = _folded(session, ids, day, now) if live else _stored(session, ids, day)
+    by_centre: dict[int, dict[str | None, dict[str, Any]]] = {}
+    for row in rows:
+        figures = {n: row[n] for n in _FIGURES}
+        by_centre.setdefault(row["centre_id"], {})[row["source"]] = figures
+    centres = []
+    for centre in _centres(session, ids):
+        cells = by_centre.get(centre.id, {})
+        centres.append(
+            {
+                "centre": centre.code,
+                "name": centre.name,
+                **cells.get(None, _EMPTY),
+                "by_source": {src: cells.get(src, _EMPTY) for src in SOURCES},
+            }
+        )
+    return {"date": day.isoformat(), "live": live, "centres": centres}
+
+
+@blp.route("/stats/centres")
+@managers
+@blp.arguments(s.DayQuery, location="query")
+@blp.response(200, s.StatsAnswer)
+@_documented("Not a manager, operator or admin (officers and devices are refused)")
+def get_centre_stats(args: dict[str, Any]):
+    """Tickets issued, served and no-shows, waits, service time and estimate accuracy."""
+    now = clock()
+    ids = _scope()
+    return _answer(stats_body(db.session, ids, _day(args, now), now=now))
+
+
+# --- Dispatch plans -----------------------------------------------------------------------------
+
+
+def compute_plan(session: Session, day: date, *, now: datetime) -> dispatch.DispatchPlan:
+    policy = _policy()
+    loads = balancing.load(session, None, day, 1, now=now, policy=policy)
+    return dispatch.dispatch_plan(session, loads, now=now, policy=policy)
+
+
+def plan_body(plan: dispatch.DispatchPlan, day: date) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "date": day.isoformat(),
+        "moves": [
+            {
+                "date": m.day.isoformat(),
+                "from_centre": m.from_centre_code,
+                "to_centre": m.to_centre_code,
+                "officers": m.officers,
+                "staff_ids": list(m.staff_ids),
+                "distance_km": m.distance_km,
+                "wait_p90_before": m.wait_p90_before,
+                "wait_p90_after": m.wait_p90_after,
+            }
+            for m in plan.moves
+        ],
+        "shortfalls": [
+            {"date": u.day.isoformat(), "centre": u.centre_code, "officers": u.officers}
+            for u in plan.unmet
+        ],
+    }
+
+
+@blp.route("/dispatch-plan")
+@operators
+@blp.arguments(s.DayQuery, location="query")
+@blp.response(200, s.PlanAnswer)
+@_documented("Not an operator or admin (managers, officers and devices are refused)")
+def get_dispatch_plan(args: dict[str, Any]):
+    """The moves that cover the day's officer deficits: mobile pool first, then neighbours."""
+    now = clock()
+    day = _day(args, now)
+    return _answer(plan_body(compute_plan(db.session, day, now=now), day))
+
+
+def _accepted_before(session: Session, plan_id: str, day: date) -> int:
+    """Assignments already written for plan `plan_id` on `day` (core.dispatch names the plan
+    in each assignment's reason)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(StaffAssignment)
+            .where(
+                StaffAssignment.day == day,
+                StaffAssignment.reason.like(f"%(kế hoạch {plan_id})"),
+            )
+        )
+        or 0
+    )
+
+
+@blp.route("/dispatch-plan/<plan_id>/accept", methods=["POST"])
+@operators
+@blp.arguments(s.DayQuery, location="query")
+@blp.response(200, s.AcceptAnswer, description="Assignments written and slots opened")
+@_documented(
+    "Not an operator or admin (managers, officers and devices are refused)",
+    (409, "plan_changed: the plan is no longer the one shown; staff_already_assigned"),
+)
+def accept_dispatch_plan(args: dict[str, Any], plan_id: str):
+    """Accept the plan shown: assign its officers and resize the slots; idempotent.
+
+    The plan is recomputed: if it is no longer the one with this id (bookings, officers or
+    assignments changed since), nothing is written and the answer is 409 `plan_changed`.
+    Accepting the same plan again answers 200 and writes nothing.
+    """
+    now = clock()
+    day = _day(args, now)
+    body: dict[str, Any] = {"plan": plan_id, "date": day.isoformat()}
+    try:
+        with transaction() as session:
+            plan = compute_plan(session, day, now=now)
+            if plan.id != plan_id:
+                kept = _accepted_before(session, plan_id, day) if _PLAN_ID.fullmatch(plan_id) else 0
+                if not kept:
+                    raise Conflict("plan_changed", plan=plan.id)
+                body.update(
+                    already_accepted=True,
+                    assignments_created=0,
+                    assignments_kept=kept,
+                    slots_created=0,
+                    slots_resized=0,
+                )
+            else:
+                report = dispatch.accept_plan(session, plan, now=now, slot_policy=slot_policy())
+                body.update(
+                    already_accepted=bool(plan.moves) and report.assignments_created == 0,
+                    assignments_created=report.assignments_created,
+                    assignments_kept=report.assignments_kept,
+                    slots_created=report.slots_created,
+                    slots_resized=report.slots_resized,
+                )
+    except IntegrityError:
+        # Another accept wrote the same assignments at the same moment (PostgreSQL).
+        raise Conflict("plan_changed") from None
+    return _answer(body)
