@@ -61,8 +61,8 @@ from bench.common import (
     print_table,
     scratch_database,
 )
+from bench.floor import seat_centre
 
-ALWAYS_OPEN = {str(day): [["00:00", "23:59"]] for day in range(7)}
 CENTRES = 20
 CLIENTS_PER_PROCESS = 250
 DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
@@ -110,20 +110,9 @@ class Site:
 
 
 def build_city(url: str) -> list[Site]:
-    from core import counters as counter_ops
-    from core.auth import issue_staff_token
-    from core.demo import create_device, create_staff
+    """CENTRES always-open centres, each with one counter, its seated officer and a kiosk."""
     from core.extensions import db
-    from core.models import (
-        Centre,
-        CentreKind,
-        Counter,
-        CounterService,
-        DeviceKind,
-        Field,
-        Role,
-        Service,
-    )
+    from core.models import Field
     from core.timeutil import utcnow
     from xephang import create_app
 
@@ -132,42 +121,22 @@ def build_city(url: str) -> list[Site]:
     sites = []
     with app.app_context():
         db.create_all()
-        session = db.session
         field_ = Field(name="Hộ tịch", intake_minutes=8)
-        session.add(field_)
+        db.session.add(field_)
         for i in range(CENTRES):
-            code = f"{99900 + i}"
-            centre = Centre(
-                code=code,
+            floor = seat_centre(
+                db.session,
+                code=f"{99900 + i}",
                 name=f"Trung tâm đo tải {i + 1}",
-                kind=CentreKind.WARD,
-                address="",
-                lat=10.8,
-                lon=106.7,
-                opening_hours=ALWAYS_OPEN,
-                search_text=f"trung tam do tai {i + 1}",
-            )
-            session.add(centre)
-            session.flush()
-            service = Service(centre_id=centre.id, prefix="A", name="Hộ tịch", fields=[field_])
-            counter = Counter(centre_id=centre.id, number=1)
-            session.add_all([service, counter])
-            session.flush()
-            session.add(CounterService(counter_id=counter.id, service_id=service.id, rank=0))
-            staff = create_staff(
-                session,
-                username=f"officer{i}",
-                password="bench-password-1",
-                role=Role.OFFICER,
-                centre=centre,
-                full_name=f"Cán bộ {i + 1}",
+                field=field_,
+                counters=1,
+                kiosks=1,
                 now=now,
+                first=i + 1,
             )
-            token = issue_staff_token(session, staff)
-            counter_ops.open_counter(session, counter, staff, now=now)
-            kiosk = create_device(session, kind=DeviceKind.KIOSK, centre=centre, name="K", now=now)
-            sites.append(Site(code, counter.id, token, kiosk[1]))
-        session.commit()
+            (counter_id, token), kiosk = floor.officers[0], floor.kiosk_tokens[0]
+            sites.append(Site(floor.centre_code, counter_id, token, kiosk))
+        db.session.commit()
         db.session.remove()
         db.engine.dispose()
     return sites

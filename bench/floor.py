@@ -80,71 +80,81 @@ class Floor:
     officers: list[tuple[int, str]]  # (counter id, officer's API token)
 
 
-def build_floor(app, kiosks: int, counters: int) -> Floor:
-    """One centre, one line "A" served by every counter, devices and seated officers."""
+def seat_centre(
+    session, *, code: str, name: str, field, counters: int, kiosks: int, now, first: int = 1
+) -> Floor:
+    """One always-open centre with one line "A" served by every counter, an officer (with an
+    API token) seated at each counter and `kiosks` kiosk devices; not committed. Officers
+    are numbered from `first`, so several centres in one database get distinct usernames."""
     from core import counters as counter_ops
     from core.auth import issue_staff_token
     from core.demo import create_device, create_staff
-    from core.extensions import db
-    from core.models import (
-        Centre,
-        CentreKind,
-        Counter,
-        CounterService,
-        DeviceKind,
-        Field,
-        Role,
-        Service,
+    from core.models import Centre, CentreKind, Counter, CounterService, DeviceKind, Role, Service
+    from core.text import fold
+
+    centre = Centre(
+        code=code,
+        name=name,
+        kind=CentreKind.WARD,
+        address="",
+        lat=10.8,
+        lon=106.7,
+        opening_hours=ALWAYS_OPEN,
+        search_text=fold(name),
     )
+    session.add(centre)
+    session.flush()
+    service = Service(centre_id=centre.id, prefix="A", name="Hộ tịch", fields=[field])
+    session.add(service)
+    session.flush()
+    officers = []
+    for number in range(1, counters + 1):
+        counter = Counter(centre_id=centre.id, number=number)
+        session.add(counter)
+        session.flush()
+        session.add(CounterService(counter_id=counter.id, service_id=service.id, rank=0))
+        n = first + number - 1
+        staff = create_staff(
+            session,
+            username=f"officer{n}",
+            password="bench-password-1",
+            role=Role.OFFICER,
+            centre=centre,
+            full_name=f"Cán bộ {n}",
+            now=now,
+        )
+        token = issue_staff_token(session, staff)
+        counter_ops.open_counter(session, counter, staff, now=now)
+        officers.append((counter.id, token))
+    tokens = [
+        create_device(session, kind=DeviceKind.KIOSK, centre=centre, name=f"Kiosk {i}", now=now)[1]
+        for i in range(kiosks)
+    ]
+    return Floor(code, tokens, officers)
+
+
+def build_floor(app, kiosks: int, counters: int) -> Floor:
+    """One centre, one line "A" served by every counter, devices and seated officers."""
+    from core.extensions import db
+    from core.models import Field
     from core.timeutil import utcnow
 
-    now = utcnow()
     with app.app_context():
         db.create_all()
-        session = db.session
         field = Field(name="Hộ tịch", intake_minutes=8)
-        centre = Centre(
+        db.session.add(field)
+        floor = seat_centre(
+            db.session,
             code="99999",
             name="Trung tâm đo tải",
-            kind=CentreKind.WARD,
-            address="",
-            lat=10.8,
-            lon=106.7,
-            opening_hours=ALWAYS_OPEN,
-            search_text="trung tam do tai",
+            field=field,
+            counters=counters,
+            kiosks=kiosks,
+            now=utcnow(),
         )
-        session.add_all([field, centre])
-        session.flush()
-        service = Service(centre_id=centre.id, prefix="A", name="Hộ tịch", fields=[field])
-        session.add(service)
-        session.flush()
-        officers = []
-        for number in range(1, counters + 1):
-            counter = Counter(centre_id=centre.id, number=number)
-            session.add(counter)
-            session.flush()
-            session.add(CounterService(counter_id=counter.id, service_id=service.id, rank=0))
-            staff = create_staff(
-                session,
-                username=f"officer{number}",
-                password="bench-password-1",
-                role=Role.OFFICER,
-                centre=centre,
-                full_name=f"Cán bộ {number}",
-                now=now,
-            )
-            token = issue_staff_token(session, staff)
-            counter_ops.open_counter(session, counter, staff, now=now)
-            officers.append((counter.id, token))
-        tokens = [
-            create_device(
-                session, kind=DeviceKind.KIOSK, centre=centre, name=f"Kiosk {i}", now=now
-            )[1]
-            for i in range(kiosks)
-        ]
-        session.commit()
+        db.session.commit()
         db.session.remove()
-    return Floor("99999", tokens, officers)
+    return floor
 
 
 # --- counter clients: call-next, then start what was called -----------------------------
