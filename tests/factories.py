@@ -366,3 +366,51 @@ def make_ticket(
         procedure=procedure,
         priority=PriorityClass(priority),
     )
+
+
+def make_history_ticket(service: Service, day, at, source=None, **kw):
+    """A ticket issued at local time `at` on `day`, for history (forecasts, statistics), not
+    the live queue; numbered after the line's tickets so far. Not committed."""
+    from sqlalchemy import func, select
+
+    from core.models import Ticket, TicketSource
+    from core.timeutil import local_to_utc
+
+    number = db.session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.service_id == service.id)
+    )
+    issued = local_to_utc(day, at)
+    ticket = Ticket(
+        public_id=f"h{service.id}-{number}",
+        centre_id=service.centre_id,
+        service_id=service.id,
+        day=day,
+        number=number + 1,
+        label=f"{service.prefix}{number + 1:03d}",
+        source=source or TicketSource.WALK_IN,
+        queue_time=issued,
+        issued_at=issued,
+        **kw,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    return ticket
+
+
+def make_two_centre_floor():
+    """Bến Thành: line A (counters 1, 2), line B (counter 3); Sài Gòn: line A (counter 1).
+    Not committed."""
+    from types import SimpleNamespace
+
+    civil, land = make_field("Hộ tịch"), make_field("Đất đai")
+    here = make_centre("26734", "Phường Bến Thành")
+    there = make_centre("26740", "Phường Sài Gòn")
+    floor = SimpleNamespace(
+        here=here,
+        there=there,
+        a=make_service(here, "A", fields=[civil], counters=2),
+        b=make_service(here, "B", fields=[land], counters=1, name="Đất đai"),
+        there_a=make_service(there, "A", fields=[civil], counters=1),
+    )
+    floor.c1, floor.c2, floor.c3 = here.counters
+    return floor

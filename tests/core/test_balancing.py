@@ -15,13 +15,13 @@ from core.dispatch import accept_plan, dispatch_plan
 from core.erlang import min_agents
 from core.errors import Conflict
 from core.forecast import HistoryCache, forecast_walk_ins, load_history
-from core.models import Slot, StaffAssignment, Ticket, TicketSource
+from core.models import Slot, StaffAssignment, TicketSource
 from core.slots import SlotPolicy, generate_slots
-from core.timeutil import local_to_utc
 from tests.conftest import both_databases
 from tests.factories import (
     make_assignment,
     make_centre,
+    make_history_ticket,
     make_procedure,
     make_service,
     make_staff,
@@ -36,35 +36,10 @@ OPEN_MINUTES = 480  # 07:30–11:30 and 13:00–17:00
 WINDOWS = 16
 
 
-def add_ticket(service, day: date, at: time, source=TicketSource.WALK_IN, **kw) -> Ticket:
-    """A finished ticket issued at local `at` on `day` (history, not the live queue)."""
-    from core.extensions import db
-
-    number = db.session.scalar(
-        select(func.count()).select_from(Ticket).where(Ticket.service_id == service.id)
-    )
-    issued = local_to_utc(day, at)
-    ticket = Ticket(
-        public_id=f"h{service.id}-{number}",
-        centre_id=service.centre_id,
-        service_id=service.id,
-        day=day,
-        number=number + 1,
-        label=f"{service.prefix}{number + 1:03d}",
-        source=source,
-        queue_time=issued,
-        issued_at=issued,
-        **kw,
-    )
-    db.session.add(ticket)
-    db.session.flush()
-    return ticket
-
-
 def history_at(service, days, per_day: int, at: time = time(9, 10)) -> None:
     for day in days:
         for _ in range(per_day):
-            add_ticket(service, day, at)
+            make_history_ticket(service, day, at)
 
 
 # --- forecast -------------------------------------------------------------------------------
@@ -78,13 +53,13 @@ def test_forecast_is_the_mean_per_weekday_and_hour_of_unscheduled_tickets(sessio
     history_at(a, PAST_MONDAYS, 3, time(14, 40))
     # Not walk-in demand: booked appointments, and the second half of a transfer.
     for day in PAST_MONDAYS:
-        add_ticket(a, day, time(10, 0), source=TicketSource.APPOINTMENT)
-    first = add_ticket(a, PAST_MONDAYS[0], time(15, 0))
-    add_ticket(a, PAST_MONDAYS[0], time(15, 5), transferred_from_id=first.id)
+        make_history_ticket(a, day, time(10, 0), source=TicketSource.APPOINTMENT)
+    first = make_history_ticket(a, PAST_MONDAYS[0], time(15, 0))
+    make_history_ticket(a, PAST_MONDAYS[0], time(15, 5), transferred_from_id=first.id)
     # A Tuesday does not count towards Mondays.
     history_at(a, [date(2026, 12, 1)], 50, time(9, 0))
     # Same-day remote numbers are unscheduled demand too.
-    add_ticket(a, PAST_MONDAYS[1], time(8, 0), source=TicketSource.REMOTE)
+    make_history_ticket(a, PAST_MONDAYS[1], time(8, 0), source=TicketSource.REMOTE)
     session.commit()
 
     policy = BalancingPolicy(min_history_days=3)

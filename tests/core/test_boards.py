@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,25 +13,18 @@ from core.extensions import db
 from core.models import Counter, Ticket
 from core.settings import floor_rules
 from tests.conftest import both_databases
-from tests.factories import make_centre, make_field, make_service, make_ticket
+from tests.factories import (
+    make_centre,
+    make_ticket,
+    make_two_centre_floor,
+)
 
 pytestmark = both_databases
 
 
 @pytest.fixture
 def floor(session, now):
-    """Bến Thành: line A (counters 1, 2), line B (counter 3); Sài Gòn: line A (counter 1)."""
-    civil, land = make_field("Hộ tịch"), make_field("Đất đai")
-    here = make_centre("26734", "Phường Bến Thành")
-    there = make_centre("26740", "Phường Sài Gòn")
-    floor = SimpleNamespace(
-        here=here,
-        there=there,
-        a=make_service(here, "A", fields=[civil], counters=2),
-        b=make_service(here, "B", fields=[land], counters=1, name="Đất đai"),
-        there_a=make_service(there, "A", fields=[civil], counters=1),
-    )
-    floor.c1, floor.c2, floor.c3 = here.counters
+    floor = make_two_centre_floor()
     session.commit()
     return floor
 

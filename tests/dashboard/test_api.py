@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 
 from core.balancing import BalancingPolicy, load
 from core.db import transaction
-from core.extensions import db
-from core.models import DailyStatistic, Slot, StaffAssignment, Ticket, TicketSource, TicketStatus
+from core.models import DailyStatistic, Slot, StaffAssignment, TicketSource, TicketStatus
 from core.problems import message
 from core.slots import generate_slots
 from core.statistics import aggregate_day
@@ -22,6 +21,7 @@ from tests.conftest import both_databases
 from tests.factories import (
     make_centre,
     make_device,
+    make_history_ticket,
     make_service,
     make_staff,
     staff_token,
@@ -39,28 +39,6 @@ def app_config(now):
     return {"CLOCK": lambda: now}
 
 
-def add_ticket(service, day: date, at: time, source=TicketSource.WALK_IN, **kw) -> Ticket:
-    number = db.session.scalar(
-        select(func.count()).select_from(Ticket).where(Ticket.service_id == service.id)
-    )
-    issued = local_to_utc(day, at)
-    ticket = Ticket(
-        public_id=f"d{service.id}-{number}",
-        centre_id=service.centre_id,
-        service_id=service.id,
-        day=day,
-        number=number + 1,
-        label=f"{service.prefix}{number + 1:03d}",
-        source=source,
-        queue_time=issued,
-        issued_at=issued,
-        **kw,
-    )
-    db.session.add(ticket)
-    db.session.flush()
-    return ticket
-
-
 @pytest.fixture
 def city(session, now):
     """R is swamped on Mondays (20 walk-ins in the nine o'clock hour, two counters); D1,
@@ -72,8 +50,8 @@ def city(session, now):
     da = make_service(d1, "A", counters=4)
     for day in PAST_MONDAYS:
         for _ in range(20):
-            add_ticket(ra, day, time(9, 10))
-        add_ticket(da, day, time(9, 10))
+            make_history_ticket(ra, day, time(9, 10))
+        make_history_ticket(da, day, time(9, 10))
     lenders = [make_staff(d1), make_staff(d1)]
     pool = make_staff(None)
     pool.in_mobile_pool = True
@@ -159,7 +137,7 @@ def test_load_per_centre_and_line_matches_the_balancing(client, session, now, ci
 
 def test_a_line_without_counters_is_left_out_never_infinite(client, session, now, city):
     lone = make_service(city.r, "B", counters=0, name="Đất đai")
-    add_ticket(lone, PAST_MONDAYS[0], time(9, 0))
+    make_history_ticket(lone, PAST_MONDAYS[0], time(9, 0))
     session.commit()
     body = ok(get(client, f"/load?date={TARGET_DAY}", city.tokens["operator"]))
     r = body["centres"][0]
@@ -180,7 +158,7 @@ def test_centre_statistics_live_then_from_the_aggregated_rows(client, session, n
     # Three more tickets at R that Monday: an appointment served after 6 minutes' wait and
     # 12 at the counter, a remote one that did not show, a walk-in served after 30 minutes.
     at = local_to_utc(day, time(10, 0))
-    add_ticket(
+    make_history_ticket(
         city.ra,
         day,
         time(10, 0),
@@ -192,7 +170,7 @@ def test_centre_statistics_live_then_from_the_aggregated_rows(client, session, n
         eta_low_minutes=0,
         eta_high_minutes=5,
     )
-    add_ticket(
+    make_history_ticket(
         city.ra,
         day,
         time(10, 0),
@@ -201,7 +179,7 @@ def test_centre_statistics_live_then_from_the_aggregated_rows(client, session, n
         called_at=at + timedelta(minutes=10),
         finished_at=at + timedelta(minutes=20),
     )
-    add_ticket(
+    make_history_ticket(
         city.ra,
         day,
         time(10, 0),

@@ -21,11 +21,9 @@ from tests.conftest import both_databases
 from tests.display.live import Listener, refused, serve
 from tests.factories import (
     STAFF_PASSWORD,
-    make_centre,
-    make_field,
-    make_service,
     make_staff,
     make_ticket,
+    make_two_centre_floor,
     staff_token,
 )
 
@@ -44,20 +42,9 @@ def app_config(clock):
 
 @pytest.fixture
 def floor(session, now):
-    """Bến Thành: line A (counters 1, 2), line B (counter 3); Sài Gòn: line A (counter 1)."""
-    civil, land = make_field("Hộ tịch"), make_field("Đất đai")
-    here = make_centre("26734", "Phường Bến Thành")
-    there = make_centre("26740", "Phường Sài Gòn")
-    floor = SimpleNamespace(
-        here=here,
-        there=there,
-        a=make_service(here, "A", fields=[civil], counters=2),
-        b=make_service(here, "B", fields=[land], counters=1, name="Đất đai"),
-        there_a=make_service(there, "A", fields=[civil], counters=1),
-    )
-    floor.c1, floor.c2, floor.c3 = here.counters
-    floor.officer = make_staff(here, "officer", full_name="Phạm Thị Quầy")
-    floor.stranger = make_staff(there, "stranger", full_name="Võ Văn Bên")
+    floor = make_two_centre_floor()
+    floor.officer = make_staff(floor.here, "officer", full_name="Phạm Thị Quầy")
+    floor.stranger = make_staff(floor.there, "stranger", full_name="Võ Văn Bên")
     floor.token = staff_token(floor.officer)
     session.commit()
     return floor
