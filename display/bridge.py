@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from core import boards, events
 from core.extensions import db, socketio
-from core.models import Centre, Counter, PriorityClass, Service, Ticket
+from core.models import Centre, Counter, Service, Ticket
 from core.presenters import iso, ticket_public
 from core.timeutil import clock
 
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "xephang-socketio"
 BOARD, TICKET, COUNTER = "/board", "/ticket", "/counter"
-# Ticket changes that move the people behind in the line (a priority or transferred
-# ticket issued ahead of them is checked in the database).
+# Ticket changes that move the people behind in the line (a new ticket issued ahead of them,
+# priority or transferred, says so in its event: `jumps_line`).
 LINE_MOVES = {"called", "no_show", "cancelled", "transferred"}
 _IDLE_SECONDS = 30.0
 
@@ -337,21 +337,8 @@ class Bridge:
         dirty.tickets.add(data["public_id"])
         if kind in ("called", "recalled") and not announced:
             self._announce(data, recall=_is_recall(event), sent_at=sent_at)
-        if kind in LINE_MOVES or (kind == "issued" and self._jumps_line(data)):
+        if kind in LINE_MOVES or (kind == "issued" and bool(data.get("jumps_line"))):
             dirty.lines.add(data["service_id"])
-
-    def _jumps_line(self, data: dict[str, Any]) -> bool:
-        """Whether a new ticket went ahead of people already waiting (priority, transfer)."""
-        if "jumps_line" in data:  # said by core when it issued the ticket
-            return bool(data["jumps_line"])
-        row = db.session.execute(
-            select(Ticket.priority, Ticket.queue_time, Ticket.issued_at).where(
-                Ticket.id == data["ticket_id"]
-            )
-        ).one_or_none()
-        if row is None:
-            return False
-        return row.priority != PriorityClass.NONE or row.queue_time < row.issued_at
 
     def _announce(self, data: dict[str, Any], *, recall: bool, sent_at: float) -> None:
         code = self._centre_code(data["centre_id"])
