@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from booking import presenters
 from booking import schemas as s
-from core import booking, ics, qr
+from core import booking, ics, load_snapshot, qr
 from core.api_common import ApiBlueprint, Problem, json_response
 from core.availability import (
     HORIZON_DAYS,
@@ -184,7 +184,11 @@ def list_centres(args: dict[str, Any]):
     ranked = rank_centres(db.session, proc, now=clock(), lat=lat, lon=lon)
     items = [
         presenters.centre_item(
-            r.centre, distance_km=r.distance_km, next_free_slot=r.next_free_slot, load=r.load
+            r.centre,
+            distance_km=r.distance_km,
+            next_free_slot=r.next_free_slot,
+            load=r.load,
+            overloaded=r.overloaded,
         )
         for r in ranked
     ]
@@ -294,7 +298,11 @@ def _reasons(picked: list[tuple[RankedCentre, FreeSlot]]) -> list[str]:
 @blp.response(200, s.SuggestionList)
 @blp.alt_response(404, schema=Problem, description="Unknown procedure")
 def list_suggestions(args: dict[str, Any]):
-    """The best few (centre, first free slot) pairs across centres for a procedure and place."""
+    """The best few (centre, first free slot) pairs across centres for a procedure and place.
+
+    Centres the last balancing pass found overloaded on a slot's day are ranked behind those
+    with room nearby, so a citizen near a crowded centre is offered its neighbours first.
+    """
     now = clock()
     proc = _procedure(args["procedure"])
     lat, lon = _place(args)
@@ -315,17 +323,34 @@ def list_suggestions(args: dict[str, Any]):
         )
         if slots:
             picked.append((ranked, slots[0]))
+    snapshot = load_snapshot.read(
+        db.session,
+        first_day,
+        first_day + timedelta(days=HORIZON_DAYS),
+        now=now,
+        centre_ids=[r.centre.id for r, _ in picked],
+    )
+
+    def overloaded(p: tuple[RankedCentre, FreeSlot]) -> bool:
+        day_load = snapshot.get((p[0].centre.id, local_day(p[1].starts_at)))
+        return day_load is not None and day_load.overloaded
+
     # Ranked again from the wanted day: waiting is counted from when the citizen can come.
     picked.sort(
         key=lambda p: (
-            rank_score(p[0].distance_km, p[1].starts_at, p[0].load, counted_from),
+            rank_score(p[0].distance_km, p[1].starts_at, p[0].load, counted_from, overloaded(p)),
             p[0].centre.code,
         )
     )
     picked = picked[:SUGGESTIONS]
     items = [
         presenters.suggestion_item(
-            r.centre, slot, distance_km=r.distance_km, load=r.load, reason=reason
+            r.centre,
+            slot,
+            distance_km=r.distance_km,
+            load=r.load,
+            overloaded=overloaded((r, slot)),
+            reason=reason,
         )
         for (r, slot), reason in zip(picked, _reasons(picked), strict=True)
     ]

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from booking.formatting import NEARLY_FULL
 from booking.forms import parse_day, parse_float, parse_int, parse_page
+from core import load_snapshot
 from core.availability import FreeSlot, RankedCentre, free_slots, rank_centres, takes_procedure
 from core.catalogue import ProcedureEntry, index
 from core.directory import get_centre, search_centres
@@ -145,7 +146,7 @@ def _crowded(ranked: list[RankedCentre], origin: Origin | None) -> RankedCentre 
         if origin and with_distance
         else ranked[0]
     )
-    return first if first.load >= NEARLY_FULL else None
+    return first if first.load >= NEARLY_FULL or first.overloaded else None
 
 
 def centre_choice(
@@ -203,6 +204,13 @@ def _by_day(slots: list[FreeSlot]) -> OrderedDict[date, list[FreeSlot]]:
     return days
 
 
+def _overloaded(centre: Centre, day: date, now: datetime) -> bool:
+    """The last balancing pass found `centre` overloaded on `day` (core.load_snapshot)."""
+    found = load_snapshot.read(db.session, day, day, now=now, centre_ids=[centre.id])
+    day_load = found.get((centre.id, day))
+    return day_load is not None and day_load.overloaded
+
+
 def slot_choice(
     proc: ProcedureEntry, centre: Centre, day_raw: str | None, *, now: datetime
 ) -> dict:
@@ -228,14 +236,15 @@ def slot_choice(
         (d for d in days if d.free), days[0] if days else None
     )
     chosen = by_day.get(selected.day, []) if selected else []
+    overloaded = selected is not None and _overloaded(centre, selected.day, now)
     nearby: list[RankedCentre] = []
-    if selected and selected.booked_share >= NEARLY_FULL and centre.lat is not None:
+    if selected and (selected.booked_share >= NEARLY_FULL or overloaded) and centre.lat is not None:
         nearby = [
             r
             for r in rank_centres(
-                db.session, proc, now=now, lat=centre.lat, lon=centre.lon, limit=5
+                db.session, proc, now=now, lat=centre.lat, lon=centre.lon, limit=6
             )
-            if r.centre.id != centre.id and r.next_free_slot is not None
+            if r.centre.id != centre.id and r.next_free_slot is not None and not r.overloaded
         ][:3]
     return {
         "proc": proc,
@@ -246,6 +255,7 @@ def slot_choice(
         "afternoon": [s for s in chosen if to_local(s.starts_at).hour >= 12],
         "several_services": len({s.service_prefix for s in chosen}) > 1,
         "nearby": nearby,
+        "overloaded": overloaded,
         "takes": bool(slots) or centre_takes(centre, proc),
     }
 

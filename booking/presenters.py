@@ -55,6 +55,7 @@ def centre_item(
     distance_km: float | None = None,
     next_free_slot: datetime | None = None,
     load: float | None = None,
+    overloaded: bool | None = None,
 ) -> dict[str, Any]:
     return {
         "code": centre.code,
@@ -66,6 +67,7 @@ def centre_item(
         "distance_km": _round(distance_km, 2),
         "next_free_slot": iso(next_free_slot),
         "load": _round(load, 3),
+        "overloaded": overloaded,
     }
 
 
@@ -115,15 +117,26 @@ def slot_item(slot: FreeSlot) -> dict[str, Any]:
 
 
 def suggestion_item(
-    centre: Centre, slot: FreeSlot, *, distance_km: float | None, load: float, reason: str
+    centre: Centre,
+    slot: FreeSlot,
+    *,
+    distance_km: float | None,
+    load: float,
+    overloaded: bool,
+    reason: str,
 ) -> dict[str, Any]:
     return {
         "centre": centre_item(
-            centre, distance_km=distance_km, next_free_slot=slot.starts_at, load=load
+            centre,
+            distance_km=distance_km,
+            next_free_slot=slot.starts_at,
+            load=load,
+            overloaded=overloaded,
         ),
         "slot": slot_item(slot),
         "distance_km": _round(distance_km, 2),
         "load": _round(load, 3),
+        "overloaded": overloaded,
         "reason": reason,
         "reason_text": message(f"reason_{reason}"),
     }

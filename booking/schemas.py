@@ -167,6 +167,14 @@ class CentreItem(ma.Schema):
     distance_km = fields.Float(allow_none=True)
     next_free_slot = fields.String(allow_none=True, metadata={"description": "ISO 8601, +07:00"})
     load = fields.Float(allow_none=True, metadata={"description": "Booked share, 0..1"})
+    overloaded = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "The last balancing pass (every 15 min) found the centre overloaded "
+            "on the day of its first free slot: bookings plus forecast walk-ins beyond what its "
+            "officers serve within the service-level target. Null when not ranked."
+        },
+    )
 
 
 class CentreList(ma.Schema):
@@ -217,6 +225,9 @@ class SuggestionItem(ma.Schema):
     slot = fields.Nested(SlotItem)
     distance_km = fields.Float(allow_none=True)
     load = fields.Float()
+    overloaded = fields.Boolean(
+        metadata={"description": "The centre is overloaded on the slot's day (see CentreItem)."}
+    )
     reason = fields.String(metadata={"description": "nearest | earliest | least_loaded | balanced"})
     reason_text = fields.String()
 

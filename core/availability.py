@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from core import load_snapshot
 from core.catalogue import ProcedureEntry
 from core.models import Centre, Closure, Service, Slot, service_fields, service_procedures
-from core.timeutil import day_bounds_utc
+from core.timeutil import day_bounds_utc, local_day
 
 HORIZON_DAYS = 14
 # Centres looked at for alternatives to a full slot, nearest first.
@@ -118,21 +119,36 @@ class RankedCentre:
     next_free_slot: datetime | None
     load: float  # booked / capacity over the horizon, 0..1
     score: float
+    # The last balancing pass found the centre overloaded on the day of its first free slot
+    # (bookings plus forecast walk-ins beyond what its officers serve in time).
+    overloaded: bool = False
+
+
+# Score added for a centre the balancing pass found overloaded on the day: worth crossing
+# this many kilometres to a centre with room (HCMC's urban wards are 1–3 km apart).
+OVERLOAD_PENALTY_KM = 20.0
 
 
 def rank_score(
-    distance_km: float | None, next_free: datetime | None, load: float, now: datetime
+    distance_km: float | None,
+    next_free: datetime | None,
+    load: float,
+    now: datetime,
+    overloaded: bool = False,
 ) -> float:
-    """Lower is better: kilometres, plus 3 km per day of waiting, plus a penalty when nearly full.
+    """Lower is better: kilometres, plus 3 km per day of waiting, plus penalties for crowding.
 
     A citizen will cross a few wards to be served days earlier; a centre above 85% booked
-    is pushed down so the crowd spreads before it forms.
+    is pushed down so the crowd spreads before it forms, and one whose officers cannot
+    serve the day's bookings and forecast walk-ins in time (the balancing pass's overload
+    flag) goes behind every centre with room within OVERLOAD_PENALTY_KM.
     """
     if next_free is None:
         return math.inf
     wait_days = max((next_free - now).total_seconds(), 0) / 86400
     crowding = max(load - 0.85, 0) * 40
-    return (distance_km or 0.0) + 3.0 * wait_days + crowding
+    penalty = OVERLOAD_PENALTY_KM if overloaded else 0.0
+    return (distance_km or 0.0) + 3.0 * wait_days + crowding + penalty
 
 
 def rank_centres(
@@ -144,7 +160,11 @@ def rank_centres(
     lon: float | None = None,
     limit: int | None = None,
 ) -> list[RankedCentre]:
-    """Centres taking `proc`, ranked by distance, earliest free slot and load."""
+    """Centres taking `proc`, ranked by distance, earliest free slot and load.
+
+    Load is the centre's bookings over the horizon and, where the last balancing pass is
+    fresh (core.load_snapshot), whether it is overloaded on the day of its first free slot.
+    """
     horizon = now + timedelta(days=HORIZON_DAYS)
     agg = (
         select(
@@ -166,11 +186,17 @@ def rank_centres(
     centres = session.scalars(
         select(Centre).where(Centre.active.is_(True), Centre.id.in_(list(stats)))
     ).all()
+    today = local_day(now)
+    snapshot = load_snapshot.read(
+        session, today, today + timedelta(days=HORIZON_DAYS), now=now, centre_ids=list(stats)
+    )
     ranked = []
     for centre in centres:
         first_free, booked, capacity = stats[centre.id]
         if isinstance(first_free, str):
             first_free = Slot.__table__.c.starts_at.type.process_result_value(first_free, None)
+        day_load = snapshot.get((centre.id, local_day(first_free))) if first_free else None
+        overloaded = day_load is not None and day_load.overloaded
         distance = None
         if (
             lat is not None
@@ -180,11 +206,8 @@ def rank_centres(
         ):
             distance = haversine_km(lat, lon, centre.lat, centre.lon)
         load = (booked or 0) / capacity if capacity else 1.0
-        ranked.append(
-            RankedCentre(
-                centre, distance, first_free, load, rank_score(distance, first_free, load, now)
-            )
-        )
+        score = rank_score(distance, first_free, load, now, overloaded)
+        ranked.append(RankedCentre(centre, distance, first_free, load, score, overloaded))
     ranked.sort(key=lambda r: (r.score, r.centre.code))
     return ranked[:limit] if limit else ranked
 

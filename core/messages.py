@@ -106,6 +106,7 @@ MESSAGES: dict[str, Any] = {
     # Operations API: dispatch plans.
     "plan_changed": _l("Kế hoạch điều động đã thay đổi. Vui lòng xem lại kế hoạch mới."),
     "staff_already_assigned": _l("Một cán bộ trong kế hoạch đã được điều động nơi khác."),
+    "plan_already_accepted": _l("Kế hoạch này đã được chấp nhận nên không thể từ chối."),
     # Booking API: request parsing, suggestions, calendar file.
     "invalid_json": _l("Nội dung gửi lên không phải JSON hợp lệ."),
     "invalid_value": _l("Giá trị không hợp lệ."),

@@ -24,7 +24,16 @@ from core.auth import require
 from core.db import transaction
 from core.errors import Conflict, Forbidden
 from core.extensions import db
-from core.models import Centre, DailyStatistic, Role, Service, StaffAssignment
+from core.models import (
+    Centre,
+    DailyStatistic,
+    DispatchDecision,
+    Role,
+    Service,
+    Staff,
+    StaffAssignment,
+)
+from core.presenters import iso
 from core.settings import slot_policy
 from core.timeutil import clock, local_day
 from dashboard import schemas as s
@@ -49,6 +58,7 @@ def _no_store(response: Response) -> Response:
 
 
 _PLAN_ID = re.compile(r"[0-9a-f]{1,64}")
+ACCEPTED, DECLINED = "accepted", "declined"
 SOURCES = ("appointment", "walk_in", "remote")
 
 
@@ -262,10 +272,43 @@ def compute_plan(session: Session, day: date, *, now: datetime) -> dispatch.Disp
     return dispatch.dispatch_plan(session, loads, now=now, policy=policy)
 
 
-def plan_body(plan: dispatch.DispatchPlan, day: date) -> dict[str, Any]:
+def _decision(session: Session, plan_id: str, day: date) -> DispatchDecision | None:
+    return session.scalars(
+        select(DispatchDecision).where(
+            DispatchDecision.plan_id == plan_id, DispatchDecision.day == day
+        )
+    ).one_or_none()
+
+
+def _decision_body(session: Session, decision: DispatchDecision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    staff = session.get(Staff, decision.staff_id) if decision.staff_id else None
+    return {
+        "status": decision.status,
+        "by": staff.full_name if staff else None,
+        "at": iso(decision.decided_at),
+    }
+
+
+def _decide(session: Session, plan_id: str, day: date, status: str, *, now: datetime) -> None:
+    """Record (or change) the caller's decision on plan `plan_id` for `day`."""
+    staff_id = g.actor.staff.id
+    decision = _decision(session, plan_id, day)
+    if decision is None:
+        decision = DispatchDecision(plan_id=plan_id, day=day)
+        session.add(decision)
+    decision.status, decision.staff_id, decision.decided_at = status, staff_id, now
+    session.flush()
+
+
+def plan_body(
+    plan: dispatch.DispatchPlan, day: date, decision: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "id": plan.id,
         "date": day.isoformat(),
+        "decision": decision,
         "moves": [
             {
                 "date": m.day.isoformat(),
@@ -295,7 +338,9 @@ def get_dispatch_plan(args: dict[str, Any]):
     """The moves that cover the day's officer deficits: mobile pool first, then neighbours."""
     now = clock()
     day = _day(args, now)
-    return _answer(plan_body(compute_plan(db.session, day, now=now), day))
+    plan = compute_plan(db.session, day, now=now)
+    decision = _decision_body(db.session, _decision(db.session, plan.id, day))
+    return _answer(plan_body(plan, day, decision))
 
 
 def _accepted_before(session: Session, plan_id: str, day: date) -> int:
@@ -348,6 +393,7 @@ def accept_dispatch_plan(args: dict[str, Any], plan_id: str):
                 )
             else:
                 report = dispatch.accept_plan(session, plan, now=now, slot_policy=slot_policy())
+                _decide(session, plan.id, day, ACCEPTED, now=now)
                 body.update(
                     already_accepted=bool(plan.moves) and report.assignments_created == 0,
                     assignments_created=report.assignments_created,
@@ -359,3 +405,35 @@ def accept_dispatch_plan(args: dict[str, Any], plan_id: str):
         # Another accept wrote the same assignments at the same moment (PostgreSQL).
         raise Conflict("plan_changed") from None
     return _answer(body)
+
+
+@blp.route("/dispatch-plan/<plan_id>/decline", methods=["POST"])
+@operators
+@blp.arguments(s.DayQuery, location="query")
+@blp.response(200, s.DeclineAnswer, description="The decline is recorded")
+@_documented(
+    "Not an operator or admin (managers, officers and devices are refused)",
+    (409, "plan_changed: the plan is no longer the one shown; plan_already_accepted"),
+)
+def decline_dispatch_plan(args: dict[str, Any], plan_id: str):
+    """Decline the plan shown: nothing is assigned, and the decision is recorded; idempotent.
+
+    The plan is recomputed: a plan that changed since it was shown is a new plan, and the
+    answer is 409 `plan_changed` (unless this one was declined already). A plan that was
+    accepted cannot be declined (409 `plan_already_accepted`).
+    """
+    now = clock()
+    day = _day(args, now)
+    with transaction() as session:
+        known = _decision(session, plan_id, day) if _PLAN_ID.fullmatch(plan_id) else None
+        if known is not None and known.status == ACCEPTED:
+            raise Conflict("plan_already_accepted")
+        if known is None:
+            plan = compute_plan(session, day, now=now)
+            if plan.id != plan_id:
+                raise Conflict("plan_changed", plan=plan.id)
+            try:
+                _decide(session, plan_id, day, DECLINED, now=now)
+            except IntegrityError:  # a concurrent decision on the same plan (PostgreSQL)
+                raise Conflict("plan_changed") from None
+    return _answer({"plan": plan_id, "date": day.isoformat(), "declined": True})

@@ -117,11 +117,28 @@ class Shortfall(ma.Schema):
     officers = fields.Integer(metadata={"description": "Officers still missing."})
 
 
+class Decision(ma.Schema):
+    status = fields.String(metadata={"description": "accepted | declined"})
+    by = fields.String(allow_none=True, metadata={"description": "Full name of the operator."})
+    at = fields.String(metadata={"description": "ISO 8601, +07:00"})
+
+
 class PlanAnswer(ma.Schema):
     id = fields.String(metadata={"description": "Digest of the moves: pass it to accept."})
     date = fields.String()
     moves = fields.List(fields.Nested(Move))
     shortfalls = fields.List(fields.Nested(Shortfall))
+    decision = fields.Nested(
+        Decision,
+        allow_none=True,
+        metadata={"description": "An operator's answer to this very plan; null: none yet."},
+    )
+
+
+class DeclineAnswer(ma.Schema):
+    plan = fields.String()
+    date = fields.String()
+    declined = fields.Boolean()
 
 
 class AcceptAnswer(ma.Schema):

@@ -162,9 +162,11 @@ def purge_personal_data() -> str:
 def plan_balancing() -> str:
     """Load, forecast and dispatch plan for today and the coming days; overloads logged.
 
-    Read-only: a plan becomes assignments only when a manager accepts it.
+    The load is kept as a snapshot (core.load_snapshot) that booking suggestions and the
+    dashboard read. The plan itself is not written: it becomes assignments only when an
+    operator accepts it.
     """
-    from core import balancing, dispatch
+    from core import balancing, dispatch, load_snapshot
 
     cfg = _cfg()
     now = clock()
@@ -177,6 +179,8 @@ def plan_balancing() -> str:
         plan = dispatch.dispatch_plan(session, loads, now=now, policy=policy)
     finally:
         session.rollback()
+    with transaction() as tx:
+        stored = load_snapshot.store(tx, loads, now=now)
     overloaded = sorted(
         (c for c in loads.centres.values() if c.overloaded), key=lambda c: (c.day, -c.deficit)
     )
@@ -190,6 +194,6 @@ def plan_balancing() -> str:
             100 * centre_day.utilisation,
         )
     return (
-        f"{len(loads.centres)} centre-days, {len(overloaded)} overloaded; plan {plan.id[:12]}: "
+        f"{stored} centre-days stored, {len(overloaded)} overloaded; plan {plan.id[:12]}: "
         f"{len(plan.moves)} moves, {sum(s.officers for s in plan.unmet)} officers unmet"
     )

@@ -11,15 +11,19 @@ import contextlib
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from core.extensions import db
+from core.timeutil import utcnow
 from scheduler.lock import LeaderLock
 from scheduler.schedule import JOBS, JobSpec
 
 log = logging.getLogger("scheduler")
+# Jobs marked `at_start` first run this long after the leader starts (the app settles first).
+START_DELAY_SECONDS = 20
 # APScheduler logs every run of every job at INFO; run_job logs what each did instead.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -84,7 +88,9 @@ class Runner:
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
+        soon = utcnow() + timedelta(seconds=START_DELAY_SECONDS)
         for spec in JOBS:
+            extra = {"next_run_time": soon} if spec.at_start else {}
             scheduler.add_job(
                 _scheduled,
                 trigger=spec.trigger(self.app.config),
@@ -92,6 +98,7 @@ class Runner:
                 id=spec.id,
                 name=spec.id,
                 replace_existing=True,
+                **extra,
             )
         scheduler.start()
         self._scheduler = scheduler

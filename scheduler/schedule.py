@@ -27,6 +27,9 @@ class JobSpec:
     trigger: Callable[[Config], BaseTrigger]
     # Shown by `flask scheduler list`.
     every: Callable[[Config], str]
+    # Run once shortly after the leader starts too, instead of waiting a whole interval:
+    # for what others read (the load snapshot) and would otherwise lack after a restart.
+    at_start: bool = False
 
 
 def _minutes(n: int) -> IntervalTrigger:
@@ -70,7 +73,8 @@ JOBS: tuple[JobSpec, ...] = (
         "balancing.plan",
         jobs.plan_balancing,
         lambda cfg: _minutes(15),
-        lambda cfg: "every 15 min",
+        lambda cfg: "every 15 min, and once at start",
+        at_start=True,
     ),
 )
 

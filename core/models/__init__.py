@@ -6,6 +6,7 @@ from core.models.catalogue import Field, Procedure, ProcedureLevel
 from core.models.centre import DEFAULT_OPENING_HOURS, Centre, CentreKind, Closure
 from core.models.device import Device, DeviceKind
 from core.models.notification import CitizenStanding, Notification, NotificationStatus
+from core.models.operations import CentreDayLoad, DispatchDecision
 from core.models.service import (
     Counter,
     CounterService,
@@ -32,6 +33,7 @@ __all__ = [
     "AppointmentStatus",
     "Base",
     "Centre",
+    "CentreDayLoad",
     "CentreKind",
     "CitizenStanding",
     "Closure",
@@ -40,6 +42,7 @@ __all__ = [
     "DailyStatistic",
     "Device",
     "DeviceKind",
+    "DispatchDecision",
     "Field",
     "Notification",
     "NotificationStatus",

@@ -287,6 +287,34 @@ def test_plan_then_accept_once_and_again(client, session, now, city):
 
 
 @both_databases
+def test_declining_records_the_decision_and_writes_nothing(client, session, city):
+    token = city.tokens["operator"]
+    plan = ok(get(client, f"/dispatch-plan?date={TARGET_DAY}", token))
+    assert plan["decision"] is None
+    url = f"/dispatch-plan/{plan['id']}/decline?date={TARGET_DAY}"
+
+    declined = ok(post(client, url, token))
+    assert declined == {"plan": plan["id"], "date": "2026-12-14", "declined": True}
+    assert ok(post(client, url, token)) == declined  # idempotent
+    assert assignments(session) == []
+    shown = ok(get(client, f"/dispatch-plan?date={TARGET_DAY}", token))
+    assert shown["id"] == plan["id"]
+    decision = shown["decision"]
+    assert decision["status"] == "declined" and decision["by"]
+    assert decision["at"].endswith("+07:00")
+
+    # Changing one's mind: the declined plan can still be accepted, then not declined.
+    ok(post(client, f"/dispatch-plan/{plan['id']}/accept?date={TARGET_DAY}", token))
+    assert len(assignments(session)) == 3
+    assert_problem(post(client, url, token), 409, "plan_already_accepted")
+    assert_problem(
+        post(client, f"/dispatch-plan/0123456789ab/decline?date={TARGET_DAY}", token),
+        409,
+        "plan_changed",
+    )
+
+
+@both_databases
 def test_a_plan_changed_since_it_was_shown_is_refused(client, session, city):
     token = city.tokens["admin"]
     plan = ok(get(client, f"/dispatch-plan?date={TARGET_DAY}", token))
@@ -313,15 +341,17 @@ ENDPOINTS = {
     "stats": ("GET", "/stats/centres"),
     "plan": ("GET", "/dispatch-plan"),
     "accept": ("POST", "/dispatch-plan/0123456789ab/accept"),
+    "decline": ("POST", "/dispatch-plan/0123456789ab/decline"),
 }
+_REFUSED = dict.fromkeys(ENDPOINTS, 403)
 EXPECTED = {
-    "anonymous": {"load": 401, "stats": 401, "plan": 401, "accept": 401},
-    "kiosk": {"load": 403, "stats": 403, "plan": 403, "accept": 403},
-    "officer": {"load": 403, "stats": 403, "plan": 403, "accept": 403},
-    "manager": {"load": 200, "stats": 200, "plan": 403, "accept": 403},
-    # The accept is of a plan that is not today's: refused, but past the role check.
-    "operator": {"load": 200, "stats": 200, "plan": 200, "accept": 409},
-    "admin": {"load": 200, "stats": 200, "plan": 200, "accept": 409},
+    "anonymous": dict.fromkeys(ENDPOINTS, 401),
+    "kiosk": _REFUSED,
+    "officer": _REFUSED,
+    "manager": {**_REFUSED, "load": 200, "stats": 200},
+    # The accept and decline are of a plan that is not today's: refused, past the role check.
+    "operator": {"load": 200, "stats": 200, "plan": 200, "accept": 409, "decline": 409},
+    "admin": {"load": 200, "stats": 200, "plan": 200, "accept": 409, "decline": 409},
 }
 
 
@@ -359,15 +389,20 @@ def test_bad_dates_and_days_are_422(client, city, query, field, code):
     if field == "date":
         for path in (f"/stats/centres?{query}", f"/dispatch-plan?{query}"):
             assert assert_problem(get(client, path, token), 422, "invalid")["errors"] == expected
-        accept = post(client, f"/dispatch-plan/0123456789ab/accept?{query}", token)
-        assert assert_problem(accept, 422, "invalid")["errors"] == expected
+        for action in ("accept", "decline"):
+            refused = post(client, f"/dispatch-plan/0123456789ab/{action}?{query}", token)
+            assert assert_problem(refused, 422, "invalid")["errors"] == expected
 
 
 def test_the_operations_endpoints_are_in_the_openapi_document(client):
     paths = client.get(f"{API}/openapi.json").get_json()["paths"]
-    assert {"/load", "/stats/centres", "/dispatch-plan", "/dispatch-plan/{plan_id}/accept"} <= {
-        p.removeprefix(API) for p in paths
-    }
+    assert {
+        "/load",
+        "/stats/centres",
+        "/dispatch-plan",
+        "/dispatch-plan/{plan_id}/accept",
+        "/dispatch-plan/{plan_id}/decline",
+    } <= {p.removeprefix(API) for p in paths}
     accept = paths[f"{API}/dispatch-plan/{{plan_id}}/accept"]["post"]
     assert {"200", "401", "403", "409", "422"} <= set(accept["responses"])
     assert accept["security"] == [{"bearerAuth": []}]
