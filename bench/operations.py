@@ -9,7 +9,9 @@ What it does, in-process, on a scratch PostgreSQL database (dropped at the end):
 3. books the central wards' slots full (the crowd the city described) and times one
    balancing pass: load over every centre × `--days` days, the dispatch plan, accepting it,
    and the centre suggestions for one procedure;
-4. prints a table of timings and what the pass found.
+4. times what the dashboard and booking suggestions then cost: storing the load snapshot,
+   a day's statistics aggregation, and the operations API answers through the app;
+5. prints a table of timings and what the pass found.
 
 Not a test: timings depend on the machine. `python bench/operations.py --help`.
 """
@@ -197,7 +199,16 @@ def main() -> int:
     from xephang import create_app
 
     with scratch_database(postgres_server_url()) as url:
-        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "CITIZEN_ID_KEY": "bench"})
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "SECRET_KEY": "bench",
+                "CITIZEN_ID_KEY": "bench",
+                "CLOCK": lambda: NOW,
+                "SCHEDULER": "off",
+                "RATE_LIMITS_ENABLED": False,
+            }
+        )
         with app.app_context():
             db.create_all()
             session = db.session
@@ -304,8 +315,85 @@ def run(session, args) -> list[tuple[str, float, str]]:
             f"{len(ranked)} centres; first {ranked[0].centre_code if ranked else '-'}",
         )
     )
+    rows.extend(dashboard_queries(session, report, entry.code, args))
     slots = session.scalar(select(func.count()).select_from(Slot))
     rows.append(("(slots in the database)", 0.0, f"{slots:,}"))
+    return rows
+
+
+def _median_request(client, path: str, headers: dict, repeat: int) -> tuple[float, int]:
+    """Median seconds of `repeat` GETs of `path` (after one unmeasured), and its status."""
+    client.get(path, headers=headers)
+    times, status = [], 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append(time.perf_counter() - started)
+        status = response.status_code
+    times.sort()
+    return times[len(times) // 2], status
+
+
+def dashboard_queries(session, report, procedure: str, args) -> list[tuple[str, float, str]]:
+    """What the dashboard and the booking suggestions cost once the pass has run: storing
+    the load snapshot, aggregating a day's statistics, and the operations API answers (median
+    of `--repeat` requests through the app, in-process, with an operator's token)."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from core import load_snapshot
+    from core.auth import issue_staff_token
+    from core.models import Centre, CentreKind, Role, Staff
+    from core.statistics import aggregate_day
+    from core.timeutil import local_day
+
+    rows = []
+    stored, t_store = timed(load_snapshot.store, session, report, now=NOW)
+    session.commit()
+    rows.append(("store load snapshot", t_store, f"{stored:,} centre-days"))
+    today = local_day(NOW)
+    past = [today - timedelta(days=n) for n in range(1, 8)]
+    written, t_agg = 0, 0.0
+    for day in past:
+        n, t = timed(aggregate_day, session, day, now=NOW)
+        session.commit()
+        written, t_agg = written + n, t_agg + t
+    rows.append(
+        ("daily statistics, one city day", t_agg / len(past), f"{written // len(past):,} rows")
+    )
+    operator = Staff(
+        username="bench.operator",
+        full_name="Điều phối viên",
+        password_hash="x",
+        role=Role.OPERATOR,
+        created_at=NOW,
+    )
+    session.add(operator)
+    session.flush()
+    headers = {"Authorization": f"Bearer {issue_staff_token(session, operator)}"}
+    session.commit()
+    ward = session.scalars(
+        select(Centre.code).where(Centre.kind == CentreKind.WARD).order_by(Centre.code)
+    ).first()
+    place = "lat=10.7769&lon=106.7009"
+    queries = [
+        ("GET /load, city × 7 days", "/api/v1/load?days=7"),
+        ("GET /load, city × 1 day", "/api/v1/load?days=1"),
+        ("GET /stats/centres, today (live)", "/api/v1/stats/centres"),
+        ("GET /stats/centres, past day", f"/api/v1/stats/centres?date={past[0]}"),
+        ("GET /dispatch-plan", "/api/v1/dispatch-plan"),
+        (
+            "GET /stats/centres/<ward>, 7 days",
+            f"/api/v1/stats/centres/{ward}?from={past[-1]}&to={today}",
+        ),
+        ("GET /suggestions (with snapshot)", f"/api/v1/suggestions?procedure={procedure}&{place}"),
+        ("GET /centres?procedure= (ranked)", f"/api/v1/centres?procedure={procedure}&{place}"),
+    ]
+    client = current_app.test_client()
+    for label, path in queries:
+        seconds, status = _median_request(client, path, headers, args.repeat)
+        what = f"HTTP {status}" if status != 200 else f"median of {args.repeat}"
+        rows.append((label, seconds, what))
     return rows
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session
 
+from core.cache import TTLCache
 from core.calendar_days import opening_periods
 from core.models import Centre, Ticket, TicketSource
 from core.timeutil import LOCAL_TZ, local_day
@@ -100,6 +101,17 @@ class HistoryCache:
 
     def clear(self) -> None:
         self._history = None
+
+
+# Past days do not change within a day; ten minutes bounds how long a purge or an import of
+# old tickets goes unseen. Keyed by database URL (core.cache), emptied by the app factory.
+_HISTORY: TTLCache[History] = TTLCache(ttl=600)
+
+
+def cached_history(session: Session, *, now: datetime, policy: BalancingPolicy) -> History:
+    """The city's history for today under `policy`, shared by the requests of a process."""
+    key = ("history", local_day(now), policy.history_weeks, policy.sources)
+    return _HISTORY.get(session, key, lambda: load_history(session, now=now, policy=policy))
 
 
 def _utc_offset_hours() -> int:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import balancing, dispatch, statistics
+from core import balancing, dispatch, forecast, statistics
 from core.api_common import ApiBlueprint, Problem, json_response, secured
 from core.auth import require
 from core.db import transaction
@@ -129,7 +129,9 @@ def _names(session: Session, model: type[Centre] | type[Service], ids: set[int])
 def load_body(
     session: Session, ids: list[int] | None, day: date, days: int, *, now: datetime
 ) -> dict[str, Any]:
-    report = balancing.load(session, ids, day, days, now=now, policy=_policy())
+    policy = _policy()
+    history = forecast.cached_history(session, now=now, policy=policy)
+    report = balancing.load(session, ids, day, days, now=now, policy=policy, history=history)
     names = _names(session, Centre, {c.centre_id for c in report.centres.values()})
     service_names = _names(session, Service, {line.service_id for line in report.services})
     lines: dict[tuple[int, date], list[dict[str, Any]]] = {}
@@ -268,7 +270,8 @@ def get_centre_stats(args: dict[str, Any]):
 
 def compute_plan(session: Session, day: date, *, now: datetime) -> dispatch.DispatchPlan:
     policy = _policy()
-    loads = balancing.load(session, None, day, 1, now=now, policy=policy)
+    history = forecast.cached_history(session, now=now, policy=policy)
+    loads = balancing.load(session, None, day, 1, now=now, policy=policy, history=history)
     return dispatch.dispatch_plan(session, loads, now=now, policy=policy)
 
 
