@@ -19,7 +19,7 @@ from core.auth import staff_by_login
 from core.db import transaction
 from core.extensions import db, limiter
 from core.messages import message
-from core.models import Staff
+from core.models import Role, Staff
 from core.timeutil import clock
 from counter.forms import LoginForm, safe_next
 
@@ -47,10 +47,18 @@ def login_limit() -> str:
     return current_app.config.get("RATE_LIMIT_LOGIN", "10 per minute;60 per hour")
 
 
+def home(staff: Staff) -> str:
+    """Where staff land after sign-in: managers, operators and admins on the dashboard,
+    officers at the counter choice."""
+    if staff.role in (Role.MANAGER, Role.OPERATOR, Role.ADMIN):
+        return url_for("dashboard.overview")
+    return url_for("counter.choose")
+
+
 def login():
     """GET: the sign-in form. Signed-in staff go straight on."""
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")) or url_for("counter.choose"))
+        return redirect(safe_next(request.args.get("next")) or home(me()))
     return render_template("counter/login.html", form=LoginForm(), failed=None)
 
 
@@ -70,7 +78,7 @@ def login_submit():
     session.clear()  # nothing from before sign-in carries over (session fixation)
     login_user(staff)
     flash(_("Xin chào %(name)s.", name=staff.full_name), "success")
-    return redirect(target or url_for("counter.choose"), 303)
+    return redirect(target or home(staff), 303)
 
 
 @staff_required

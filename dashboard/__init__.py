@@ -1,7 +1,5 @@
-"""City operations for managers and operators: load, statistics and dispatch plans.
-
-Only the JSON API for now; the pages come later.
-"""
+"""City operations for managers and operators: load, statistics and dispatch plans, as a
+JSON API (`api`) and as pages under /dashboard (`pages`)."""
 
 from __future__ import annotations
 
@@ -11,5 +9,7 @@ from flask_smorest import Api
 
 def init_app(app: Flask, api: Api) -> None:
     from dashboard import api as dashboard_api
+    from dashboard import pages
 
+    app.register_blueprint(pages.bp)
     api.register_blueprint(dashboard_api.blp)

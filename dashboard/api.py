@@ -7,13 +7,16 @@ refused. Answers are never cached: they change with every booking and ticket.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, g
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,7 +25,7 @@ from core import balancing, dispatch, forecast, statistics
 from core.api_common import ApiBlueprint, Problem, json_response, secured
 from core.auth import require
 from core.db import transaction
-from core.errors import Conflict, Forbidden
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.extensions import db
 from core.models import (
     Centre,
@@ -440,3 +443,252 @@ def decline_dispatch_plan(args: dict[str, Any], plan_id: str):
             except IntegrityError:  # a concurrent decision on the same plan (PostgreSQL)
                 raise Conflict("plan_changed") from None
     return _answer({"plan": plan_id, "date": day.isoformat(), "declined": True})
+
+
+# --- Statistics of one centre over a range of days ----------------------------------------------
+#
+# Over one day every figure is the stored (or live-folded) cell itself. Over several days the
+# counts are summed and each average or percentile is the mean of the days' values weighted by
+# what it was computed over (waits, tickets served, estimates): exact for the averages, a close
+# approximation for the percentiles, which cannot be merged without the tickets themselves.
+
+MAX_RANGE_DAYS = 31
+DEFAULT_RANGE_DAYS = 7
+_COUNTS = ("issued", "served", "no_show", "cancelled", "waits", "estimates", "estimates_within")
+_WEIGHTED = {
+    "wait_p50": "waits",
+    "wait_p90": "waits",
+    "service_avg": "served",
+    "eta_error_minutes": "estimates",
+}
+_CELL_KEYS = ("day", "service_id", "source", "hour", *_COUNTS, *_WEIGHTED)
+CSV_COLUMNS = (
+    "date",
+    "centre",
+    "service",
+    "service_name",
+    "source",
+    "hour",
+    "issued",
+    "served",
+    "no_show",
+    "cancelled",
+    "waits",
+    "wait_p50",
+    "wait_p90",
+    "service_avg",
+    "estimates",
+    "estimates_within",
+    "eta_error_minutes",
+)
+
+
+def stats_range(args: dict[str, Any], now: datetime) -> tuple[date, date]:
+    """The days asked for: `to` defaults to today, `from` to a week ending on `to`; at most
+    MAX_RANGE_DAYS days, `from` not after `to` (else InvalidInput)."""
+    last = args.get("to") or local_day(now)
+    first = args.get("from_") or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if first > last:
+        raise InvalidInput(
+            {"from": "out_of_range"}, detail=_("Ngày bắt đầu phải trước hoặc trùng ngày kết thúc.")
+        )
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise InvalidInput(
+            {"to": "out_of_range"},
+            detail=_("Chỉ xem được tối đa %(days)s ngày một lần.", days=MAX_RANGE_DAYS),
+        )
+    return first, last
+
+
+def centre_in_scope(session: Session, code: str) -> Centre:
+    """The active centre with this code, if the caller may see it (NotFound, Forbidden)."""
+    ids = _scope()
+    centre = None
+    if len(code) <= 16:
+        centre = session.scalars(
+            select(Centre).where(Centre.code == code, Centre.active.is_(True))
+        ).one_or_none()
+    if centre is None:
+        raise NotFound("centre_not_found")
+    if ids is not None and centre.id not in ids:
+        raise Forbidden("forbidden")
+    return centre
+
+
+def range_cells(
+    session: Session, centre: Centre, first: date, last: date, *, now: datetime
+) -> tuple[list[dict[str, Any]], set[date]]:
+    """Every cell of the centre's days from `first` to `last`: the stored rows, and for each
+    day up to today without any, its tickets folded now (nothing written). Returns the cells
+    and the days folded live."""
+    stored = session.scalars(
+        select(DailyStatistic).where(
+            DailyStatistic.centre_id == centre.id, DailyStatistic.day.between(first, last)
+        )
+    )
+    cells = [{k: getattr(row, k) for k in _CELL_KEYS} for row in stored]
+    have = {cell["day"] for cell in cells}
+    live: set[date] = set()
+    day, today = first, local_day(now)
+    while day <= min(last, today):
+        if day not in have:
+            folded = statistics.fold_day(session, day, [centre.id])
+            cells.extend(
+                {k: row[k] for k in _CELL_KEYS}
+                for row in (cell.row(key, day, now) for key, cell in folded.items())
+            )
+            live.add(day)
+        day += timedelta(days=1)
+    return cells, live
+
+
+def combine(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """One set of figures from cells of the same grouping on different days."""
+    out: dict[str, Any] = {name: sum(cell[name] for cell in cells) for name in _COUNTS}
+    for name, weight in _WEIGHTED.items():
+        pairs = [(c[name], c[weight]) for c in cells if c[name] is not None and c[weight]]
+        total = sum(w for _value, w in pairs)
+        out[name] = round(sum(v * w for v, w in pairs) / total, 2) if total else None
+    return out
+
+
+def _level(
+    cells: list[dict[str, Any]], *, service: bool = False, source: bool = False, hour: bool = False
+) -> list[dict[str, Any]]:
+    """The cells grouped by exactly these keys (the others being roll-ups, None)."""
+    return [
+        c
+        for c in cells
+        if (c["service_id"] is not None) == service
+        and (c["source"] is not None) == source
+        and (c["hour"] is not None) == hour
+    ]
+
+
+def _lines(session: Session, centre: Centre, seen: set[int]) -> list[tuple[int, str, str]]:
+    """(id, prefix, name) of the centre's active lines and of any other line in `seen`."""
+    q = select(Service.id, Service.prefix, Service.name).where(
+        (Service.centre_id == centre.id) & Service.active.is_(True) | Service.id.in_(seen)
+    )
+    return sorted(((i, p, n) for i, p, n in session.execute(q)), key=lambda line: line[1:])
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def centre_stats_body(
+    session: Session, centre: Centre, first: date, last: date, *, now: datetime
+) -> dict[str, Any]:
+    """The centre's figures from `first` to `last`: in all, per day, source, line and hour."""
+    cells, live = range_cells(session, centre, first, last, now=now)
+    whole = {c["day"]: c for c in _level(cells)}
+    by_service: dict[int, list[dict[str, Any]]] = {}
+    for cell in _level(cells, service=True):
+        by_service.setdefault(cell["service_id"], []).append(cell)
+    by_hour: dict[int, list[dict[str, Any]]] = {}
+    for cell in _level(cells, hour=True):
+        by_hour.setdefault(cell["hour"], []).append(cell)
+    sources = _level(cells, source=True)
+    return {
+        "centre": centre.code,
+        "name": centre.name,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "total": combine(list(whole.values())),
+        "days": [
+            {"date": d.isoformat(), "live": d in live, **combine([whole[d]] if d in whole else [])}
+            for d in _days(first, last)
+        ],
+        "by_source": {src: combine([c for c in sources if c["source"] == src]) for src in SOURCES},
+        "by_service": [
+            {"service": prefix, "name": name, **combine(by_service.get(sid, []))}
+            for sid, prefix, name in _lines(session, centre, set(by_service))
+        ],
+        "by_hour": [{"hour": h, **combine(by_hour[h])} for h in sorted(by_hour)],
+    }
+
+
+def _csv_text(value: Any) -> Any:
+    """A cell as text a spreadsheet will not run as a formula; None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def centre_stats_csv(
+    session: Session, centre: Centre, first: date, last: date, *, now: datetime
+) -> str:
+    """One row per day × line × source × hour, UTF-8 with a byte-order mark (so that Excel
+    reads the Vietnamese line names right). Figures only: no names, no citizen data."""
+    cells, _live = range_cells(session, centre, first, last, now=now)
+    finest = _level(cells, service=True, source=True, hour=True)
+    lines = {sid: (prefix, name) for sid, prefix, name in _lines(session, centre, set())}
+    missing = {c["service_id"] for c in finest} - set(lines)
+    if missing:
+        lines.update(
+            {sid: (prefix, name) for sid, prefix, name in _lines(session, centre, missing)}
+        )
+    finest.sort(key=lambda c: (c["day"], lines[c["service_id"]][0], c["source"], c["hour"]))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in finest:
+        prefix, name = lines[c["service_id"]]
+        head = (c["day"].isoformat(), centre.code, prefix, name, c["source"], c["hour"])
+        figures = (c[column] for column in CSV_COLUMNS[6:])
+        writer.writerow([_csv_text(v) for v in (*head, *figures)])
+    return "\ufeff" + out.getvalue()
+
+
+@blp.route("/stats/centres/<code>")
+@managers
+@blp.arguments(s.RangeQuery, location="query")
+@blp.response(200, s.CentreRangeAnswer)
+@_documented(
+    "Not a manager, operator or admin, or a manager of another centre",
+    (404, "centre_not_found: no active centre has this code"),
+)
+def get_one_centre_stats(args: dict[str, Any], code: str):
+    """One centre's figures over up to 31 days: in all, per day, source, line and hour.
+
+    `from` and `to` default to the week ending today. Over several days percentiles are the
+    days' values weighted by their waits (exact for one day); days not aggregated yet are
+    folded live from the tickets (`days[].live`).
+    """
+    now = clock()
+    centre = centre_in_scope(db.session, code)
+    first, last = stats_range(args, now)
+    return _answer(centre_stats_body(db.session, centre, first, last, now=now))
+
+
+@blp.route("/stats/centres/<code>.csv")
+@managers
+@blp.arguments(s.RangeQuery, location="query")
+@blp.response(
+    200,
+    content_type="text/csv",
+    description="One row per day × line × source × hour (UTF-8 with BOM), as an attachment.",
+)
+@_documented(
+    "Not a manager, operator or admin, or a manager of another centre",
+    (404, "centre_not_found: no active centre has this code"),
+)
+def get_one_centre_stats_csv(args: dict[str, Any], code: str):
+    """The same figures as a CSV file for spreadsheets, at the finest grouping."""
+    now = clock()
+    centre = centre_in_scope(db.session, code)
+    first, last = stats_range(args, now)
+    body = centre_stats_csv(db.session, centre, first, last, now=now)
+    name = f"xephang-{centre.code}-{first.isoformat()}-{last.isoformat()}.csv"
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Type": "text/csv; charset=utf-8",
+            **_PRIVATE,
+        },
+    )

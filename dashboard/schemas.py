@@ -149,3 +149,50 @@ class AcceptAnswer(ma.Schema):
     assignments_kept = fields.Integer()
     slots_created = fields.Integer()
     slots_resized = fields.Integer()
+
+
+# --- One centre over a range of days ------------------------------------------------------------
+
+
+class RangeQuery(InputSchema):
+    from_ = fields.Date(
+        data_key="from",
+        error_messages=codes(invalid="invalid_date", format="invalid_date"),
+        metadata={"description": "First local day (YYYY-MM-DD); six days before `to` if absent."},
+    )
+    to = fields.Date(
+        error_messages=codes(invalid="invalid_date", format="invalid_date"),
+        metadata={"description": "Last local day (YYYY-MM-DD); today if absent. At most 31 days."},
+    )
+
+
+class RangeFigures(Figures):
+    waits = fields.Integer(metadata={"description": "Tickets called, over which waits are taken."})
+    estimates = fields.Integer(metadata={"description": "Tickets given a wait range."})
+    estimates_within = fields.Integer(metadata={"description": "…whose wait fell inside it."})
+
+
+class DayFigures(RangeFigures):
+    date = fields.String()
+    live = fields.Boolean(metadata={"description": "Folded from the tickets now."})
+
+
+class ServiceFigures(RangeFigures):
+    service = fields.String(metadata={"description": "Prefix of the line."})
+    name = fields.String()
+
+
+class HourFigures(RangeFigures):
+    hour = fields.Integer(metadata={"description": "Local hour of issue, 0–23."})
+
+
+class CentreRangeAnswer(ma.Schema):
+    centre = fields.String()
+    name = fields.String()
+    from_ = fields.String(data_key="from")
+    to = fields.String()
+    total = fields.Nested(RangeFigures)
+    days = fields.List(fields.Nested(DayFigures))
+    by_source = fields.Dict(keys=fields.String(), values=fields.Nested(RangeFigures))
+    by_service = fields.List(fields.Nested(ServiceFigures))
+    by_hour = fields.List(fields.Nested(HourFigures))

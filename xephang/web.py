@@ -22,6 +22,8 @@ NODE_MODULES = ROOT / "node_modules"
 # Front-end packages served to browsers (from npm via package-lock.json, never a CDN).
 VENDOR_FILES = {
     "axe-core/axe.min.js",
+    "chart.js/dist/chart.umd.js",
+    "chart.js/dist/chart.umd.js.map",
     "socket.io-client/dist/socket.io.min.js",
     "socket.io-client/dist/socket.io.min.js.map",
     "swagger-ui-dist/swagger-ui.css",
