@@ -345,8 +345,18 @@ def get_dispatch_plan(args: dict[str, Any]):
     now = clock()
     day = _day(args, now)
     plan = compute_plan(db.session, day, now=now)
-    decision = _decision_body(db.session, _decision(db.session, plan.id, day))
-    return _answer(plan_body(plan, day, decision))
+    body = plan_body(plan, day, _decision_body(db.session, _decision(db.session, plan.id, day)))
+    # Accepting a plan changes the day (officers moved), so the next plan is a new one: the
+    # decisions on the day's earlier plans say what was done already.
+    earlier = db.session.scalars(
+        select(DispatchDecision)
+        .where(DispatchDecision.day == day, DispatchDecision.plan_id != plan.id)
+        .order_by(DispatchDecision.decided_at.desc(), DispatchDecision.id.desc())
+    ).all()
+    body["earlier"] = [
+        {"plan": d.plan_id, **(_decision_body(db.session, d) or {})} for d in earlier
+    ]
+    return _answer(body)
 
 
 def _accepted_before(session: Session, plan_id: str, day: date) -> int:

@@ -123,6 +123,10 @@ class Decision(ma.Schema):
     at = fields.String(metadata={"description": "ISO 8601, +07:00"})
 
 
+class EarlierDecision(Decision):
+    plan = fields.String()
+
+
 class PlanAnswer(ma.Schema):
     id = fields.String(metadata={"description": "Digest of the moves: pass it to accept."})
     date = fields.String()
@@ -132,6 +136,10 @@ class PlanAnswer(ma.Schema):
         Decision,
         allow_none=True,
         metadata={"description": "An operator's answer to this very plan; null: none yet."},
+    )
+    earlier = fields.List(
+        fields.Nested(EarlierDecision),
+        metadata={"description": "Decisions on the day's other (earlier) plans, newest first."},
     )
 
 

@@ -39,6 +39,12 @@ def dispatch() -> dict[str, str]:
         "accepted_by": _("Kế hoạch này đã được %(by)s chấp nhận lúc %(at)s."),
         "declined_by": _("Kế hoạch này đã được %(by)s từ chối lúc %(at)s."),
         "someone": _("một cán bộ điều hành"),
+        "earlier_accepted": _(
+            "Kế hoạch trước đó trong ngày (mã %(plan)s) đã được %(by)s chấp nhận lúc %(at)s."
+        ),
+        "earlier_declined": _(
+            "Kế hoạch trước đó trong ngày (mã %(plan)s) đã được %(by)s từ chối lúc %(at)s."
+        ),
         "accepted": _(
             "Đã chấp nhận kế hoạch: %(created)s phân công mới, %(slots)s khung giờ được mở "
             "thêm hoặc nới rộng. Cán bộ được điều động sẽ thấy trung tâm mới khi đăng nhập quầy."

@@ -98,15 +98,26 @@
     root.querySelector("[data-no-shortfalls]").hidden = p.shortfalls.length > 0;
 
     var decision = p.decision || null;
-    decisionEl.hidden = !decision;
+    var earlier = p.earlier || [];
+    decisionEl.hidden = !decision && !earlier.length;
+    var said = document.createDocumentFragment();
     if (decision) {
       var text = decision.status === "accepted" ? S.accepted_by : S.declined_by;
-      decisionEl.className = "decision decision--" + decision.status;
-      decisionEl.replaceChildren(el("p", null, fmt(text, {
+      said.appendChild(el("p", null, fmt(text, {
         by: decision.by || S.someone,
         at: decision.at ? timeFmt.format(new Date(decision.at)) : "",
       })));
     }
+    earlier.forEach(function (d) {
+      var before = d.status === "accepted" ? S.earlier_accepted : S.earlier_declined;
+      said.appendChild(el("p", null, fmt(before, {
+        plan: d.plan.slice(0, 12),
+        by: d.by || S.someone,
+        at: d.at ? timeFmt.format(new Date(d.at)) : "",
+      })));
+    });
+    decisionEl.className = "decision decision--" + (decision ? decision.status : (earlier[0] || {}).status);
+    decisionEl.replaceChildren(said);
     var accepted = decision && decision.status === "accepted";
     actions.hidden = false;
     acceptBtn.hidden = !p.moves.length || accepted;

@@ -284,6 +284,9 @@ def test_plan_then_accept_once_and_again(client, session, now, city):
     # The officers are there now: nothing left to move, a new (empty) plan.
     replan = ok(get(client, f"/dispatch-plan?date={TARGET_DAY}", token))
     assert replan["moves"] == [] and replan["id"] != plan["id"]
+    assert replan["decision"] is None
+    [earlier] = replan["earlier"]
+    assert (earlier["plan"], earlier["status"]) == (plan["id"], "accepted") and earlier["by"]
 
 
 @both_databases

@@ -257,4 +257,11 @@ def test_dispatch_plan_changed_then_accepted(browser, live, shots):
     assert assignments(live) > 0
     accessible(page)
     page.screenshot(path=shots / "dashboard-dispatch-accepted.png", full_page=True)
+
+    # Reloaded, the day's plan is a new one (the officers moved); the acceptance is still said.
+    page.reload()
+    decision = page.locator("[data-decision]")
+    expect(decision).to_be_visible(timeout=20_000)
+    expect(decision).to_contain_text("Kế hoạch trước đó trong ngày")
+    expect(decision).to_contain_text("chấp nhận lúc")
     context.close()
