@@ -93,7 +93,7 @@ class CentreDay:
     lat: float | None
     lon: float | None
     officers: int
-    needed: int
+    needed: int  # all lines pooled: what dispatched officers (serving every line) must cover
     demand: float
     utilisation: float
     overloaded: bool
@@ -101,6 +101,9 @@ class CentreDay:
     peak_rate: float
     service_minutes: float
     wait_p90: float | None  # minutes in the busiest hour; None when the queue only grows
+    # Each line sized on its own, at its own busiest hour: what the centre keeps when it
+    # lends, since its counters mostly serve one line each and do not pool across lines.
+    needed_by_line: int = 0
 
     @property
     def deficit(self) -> int:
@@ -108,7 +111,7 @@ class CentreDay:
 
     @property
     def surplus(self) -> int:
-        return max(self.officers - self.needed, 0)
+        return max(self.officers - max(self.needed, self.needed_by_line), 0)
 
     def p90_with(self, officers: int) -> float | None:
         """The busiest hour's p90 wait with `officers` on duty."""
@@ -252,6 +255,7 @@ def _centre_day(
     officers = max(staffed + extra, 0)
     arrivals: dict[int, float] = defaultdict(float)  # per local hour, all lines
     work = demand = 0.0  # officer-minutes and citizens
+    by_line = 0  # officers needed with every line sized on its own
     for service in centre.services:
         weight = weights.get(service.id, 0.0)
         if not service.active or weight <= 0:
@@ -263,8 +267,12 @@ def _centre_day(
             centre, service, day, share, slot_totals, walk_ins, open_total, policy
         )
         report.services.append(line)
-        for h, m in hours.items():
-            arrivals[h] += walk_ins.get(h, 0.0) + line.booked * m / open_total
+        line_arrivals = {
+            h: walk_ins.get(h, 0.0) + line.booked * m / open_total for h, m in hours.items()
+        }
+        for h, rate in line_arrivals.items():
+            arrivals[h] += rate
+        by_line += _busiest_hour(hours, line_arrivals, service.intake_minutes, policy.target)[0]
         citizens = line.booked + sum(walk_ins.values())
         work += citizens * service.intake_minutes
         demand += citizens
@@ -285,6 +293,7 @@ def _centre_day(
         peak_rate,
         service_minutes,
         _p90(officers, peak_rate * service_minutes, service_minutes),
+        by_line,
     )
 
 

@@ -71,6 +71,8 @@ class Ticket(Base):
         Index("ix_tickets_line", "service_id", "day", "status", "queue_time"),
         # Recent service times of a line, newest first, for wait estimates.
         Index("ix_tickets_finished", "service_id", "status", "finished_at"),
+        # The ticket called to or served at a counter (every call, recall, open and close).
+        Index("ix_tickets_counter", "counter_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

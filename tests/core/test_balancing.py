@@ -21,6 +21,7 @@ from tests.conftest import both_databases
 from tests.factories import (
     make_assignment,
     make_centre,
+    make_field,
     make_history_ticket,
     make_procedure,
     make_service,
@@ -246,6 +247,35 @@ def test_without_a_pool_donors_go_nearest_first_and_far_centres_never(session, n
     _, short = plan_for(session, now, strict)
     assert [m.from_centre_code for m in short.moves] == ["90011"]
     assert [(u.centre_code, u.officers) for u in short.unmet] == [("90010", 2)]
+
+
+@both_databases
+def test_a_donor_keeps_what_each_of_its_lines_needs_on_its_own(session, now):
+    """Counters serve one line each and do not pool across lines: a donor with two busy
+    lines keeps the officers each line needs on its own, more than the pooled figure."""
+    r = make_centre("90030", "Phường Đông", lat=10.7700, lon=106.7000)
+    d = make_centre("90031", "Phường Hai Dòng", lat=10.7750, lon=106.7000)
+    land = make_field("Đất đai", intake=10)
+    ra = make_service(r, "A", counters=1)
+    da = make_service(d, "A", counters=4)
+    db_ = make_service(d, "B", fields=[land], counters=4)
+    history_at(ra, PAST_MONDAYS, 30)
+    history_at(da, PAST_MONDAYS, 12)
+    history_at(db_, PAST_MONDAYS, 12)
+    lenders = [make_staff(d) for _ in range(8)]
+    session.commit()
+
+    report, plan = plan_for(session, now)
+
+    donor = report.centres[(d.id, TARGET_DAY)]
+    per_line = min_agents(12 / 6, 10, 15, 0.8)  # 2 Erlangs a line
+    pooled = min_agents(24 / 6, 10, 15, 0.8)  # 4 Erlangs across both
+    assert (donor.needed, donor.needed_by_line) == (pooled, 2 * per_line)
+    assert pooled < 2 * per_line  # pooling would promise officers the lines cannot spare
+    assert donor.officers == 8 and donor.surplus == 8 - 2 * per_line
+    lent = sum(m.officers for m in plan.moves if m.from_centre_id == d.id)
+    assert 0 < lent <= donor.surplus
+    assert {sid for m in plan.moves for sid in m.staff_ids} <= {s.id for s in lenders}
 
 
 # --- accepting ------------------------------------------------------------------------------
