@@ -42,8 +42,12 @@ board_cli = AppGroup("board", help="Live display boards.")
 
 
 def init_app(app: Flask) -> None:
+    # Imported here: xephang.simulate reuses this module's data files.
+    from xephang.simulate import simulate_cli
+
     for group in (import_cli, seed_cli, slots_cli, staff_cli, device_cli, demo_cli, board_cli):
         app.cli.add_command(group)
+    app.cli.add_command(simulate_cli)
 
 
 # --- helpers --------------------------------------------------------------------------
