@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import InputSchema, Problem, codes, text
+from core.api_common import BodyReader, InputSchema, Problem, codes, text
 
 # Database integer columns are 32-bit on PostgreSQL: a larger id can only be unknown.
 MAX_ID = 2**31 - 1
@@ -115,6 +115,22 @@ class BookingBody(InputSchema):
     )
     email = text(254, allow_none=True)
     consent = consent_field("manage this appointment")
+
+
+def read_booking(data: dict[str, Any]) -> dict[str, Any]:
+    """`BookingBody`, read by hand (the hot path): the same fields and refusals."""
+    body = BodyReader(data)
+    read = {
+        "slot_id": body.integer("slot_id", 1, MAX_ID, required=True),
+        "procedure": body.text("procedure", 32, required=True),
+        "full_name": body.text("full_name", 120, required=True),
+        "phone": body.text("phone", 20, required=True),
+        "citizen_id": body.text("citizen_id", 20, required=True),
+        "email": body.text("email", 254, allow_none=True),
+        "consent": body.consent("consent"),
+    }
+    body.check()
+    return read
 
 
 class RescheduleBody(InputSchema):

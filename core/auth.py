@@ -8,18 +8,21 @@ officers act only at their centre or the centre they are dispatched to that day.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, wraps
-from typing import Any
+from itertools import chain
+from typing import Any, Protocol
 
 from flask import g, request
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from core.cache import TTLCache
 from core.errors import DomainError, Forbidden
 from core.extensions import db
 from core.identity import token_hash
@@ -43,6 +46,132 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+class StaffLike(Protocol):
+    """What the rules of where staff may act need: a Staff row or a cached Principal."""
+
+    id: int
+    role: Role | None
+    centre_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a bearer token stands for, as plain values: a device (with its kind) or a staff
+    member (with their role), and the home centre."""
+
+    id: int
+    centre_id: int | None
+    device_kind: DeviceKind | None = None
+    role: Role | None = None
+
+    @property
+    def is_device(self) -> bool:
+        return self.device_kind is not None
+
+
+# Token → principal in one prebuilt statement each (no ORM object is loaded for a request
+# that needs only these columns).
+_devices, _staff = Device.__table__, Staff.__table__
+_DEVICE_BY_TOKEN = select(_devices.c.id, _devices.c.centre_id, _devices.c.kind).where(
+    _devices.c.token_hash == bindparam("h"), _devices.c.active.is_(True)
+)
+_STAFF_BY_TOKEN = select(_staff.c.id, _staff.c.centre_id, _staff.c.role).where(
+    _staff.c.api_token_hash == bindparam("h"), _staff.c.active.is_(True)
+)
+
+
+class _TokenCache(TTLCache[Principal]):
+    """Known tokens for a few seconds, so a kiosk or counter that calls many times a minute
+    is not looked up every time. Only tokens that were found are kept (an unknown token is
+    asked again next time), at most `limit` of them.
+
+    Revocation: a device or staff row changed through the ORM in this process (deactivated,
+    token replaced) empties the cache at once (see `_forget_on_change`); a change made by
+    another process (the CLI, another web instance) bites within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float, limit: int = 4096) -> None:
+        super().__init__(ttl)
+        self.limit = limit
+        # Bumped by every `forget`: a row read before it is not kept after it.
+        self._generation = 0
+
+    def forget(self, match: Callable[[Hashable], bool] | None = None) -> None:
+        with self._lock:
+            self._generation += 1
+        super().forget(match)
+
+    def lookup(
+        self, session: Session, key: Hashable, load: Callable[[], Principal | None]
+    ) -> Principal | None:
+        full = (session.get_bind().url, key)
+        entry = self._entries.get(full)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        generation = self._generation
+        value = load()
+        with self._lock:
+            if value is None or generation != self._generation:
+                self._entries.pop(full, None)
+                return value
+            if len(self._entries) >= self.limit:
+                moment = time.monotonic()
+                for stale in [k for k, (until, _) in self._entries.items() if until <= moment]:
+                    del self._entries[stale]
+                if len(self._entries) >= self.limit:
+                    self._entries.clear()
+            self._entries[full] = (time.monotonic() + self.ttl, value)
+        return value
+
+
+TOKEN_CACHE_SECONDS = 5.0
+_principals = _TokenCache(ttl=TOKEN_CACHE_SECONDS)
+
+
+def forget_tokens() -> None:
+    """Drop every cached token (a device or staff account changed)."""
+    _principals.forget()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_change(session: Session, _context: Any) -> None:
+    if any(isinstance(obj, Device | Staff) for obj in chain(session.dirty, session.deleted)):
+        forget_tokens()
+
+
+@event.listens_for(Session, "after_bulk_update")
+@event.listens_for(Session, "after_bulk_delete")
+def _forget_on_bulk_change(context: Any) -> None:
+    if context.mapper.class_ in (Device, Staff):
+        forget_tokens()
+
+
+def principal_for_token(
+    session: Session, token: str, *, devices: bool, staff: bool
+) -> Principal | None:
+    """The active device (if `devices`) or staff member (if `staff`) holding `token`."""
+    hashed = token_hash(token)
+    if devices:
+        found = _principals.lookup(
+            session, ("device", hashed), lambda: _device_row(session, hashed)
+        )
+        if found is not None:
+            return found
+    if staff:
+        return _principals.lookup(session, ("staff", hashed), lambda: _staff_row(session, hashed))
+    return None
+
+
+def _device_row(session: Session, hashed: str) -> Principal | None:
+    row = session.connection().execute(_DEVICE_BY_TOKEN, {"h": hashed}).first()
+    return Principal(row.id, row.centre_id, device_kind=row.kind) if row is not None else None
+
+
+def _staff_row(session: Session, hashed: str) -> Principal | None:
+    row = session.connection().execute(_STAFF_BY_TOKEN, {"h": hashed}).first()
+    return Principal(row.id, row.centre_id, role=row.role) if row is not None else None
 
 
 def device_for_token(session: Session, token: str) -> Device | None:
@@ -71,7 +200,7 @@ def staff_by_login(session: Session, username: str, password: str) -> Staff | No
     return staff
 
 
-def centres_of(session: Session, staff: Staff, day: date) -> set[int] | None:
+def centres_of(session: Session, staff: StaffLike, day: date) -> set[int] | None:
     """Centre ids where `staff` may act on `day`; None means every centre."""
     if staff.role in (Role.OPERATOR, Role.ADMIN):
         return None
@@ -84,49 +213,82 @@ def centres_of(session: Session, staff: Staff, day: date) -> set[int] | None:
     return ids | set(dispatched)
 
 
-def may_act_at(session: Session, staff: Staff, centre_id: int, day: date) -> bool:
+def may_act_at(session: Session, staff: StaffLike, centre_id: int, day: date) -> bool:
     if staff.centre_id is not None and staff.centre_id == centre_id:
         return True  # one's own centre, without looking up dispatches
     allowed = centres_of(session, staff, day)
     return allowed is None or centre_id in allowed
 
 
-@dataclass(frozen=True)
 class Actor:
-    """Who is making the current request."""
+    """Who is making the current request: a device or a staff member (token or session).
 
-    device: Device | None = None
-    staff: Staff | None = None
+    Its plain facts (`principal`) come with the token; the model objects (`staff`,
+    `device`) are loaded only by the handlers that need them.
+    """
+
+    __slots__ = ("_device", "_staff", "principal")
+
+    def __init__(self, principal: Principal, *, staff: Staff | None = None) -> None:
+        self.principal = principal
+        self._staff = staff
+        self._device: Device | None = None
+
+    @classmethod
+    def of_staff(cls, staff: Staff) -> Actor:
+        return cls(Principal(staff.id, staff.centre_id, role=staff.role), staff=staff)
+
+    @property
+    def staff_id(self) -> int | None:
+        return None if self.principal.is_device else self.principal.id
+
+    @property
+    def staff(self) -> Staff | None:
+        """The staff member as a model object (None for a device)."""
+        if self._staff is None and not self.principal.is_device:
+            staff = db.session.get(Staff, self.principal.id)
+            if staff is None or not staff.active:
+                raise Unauthorized()
+            self._staff = staff
+        return self._staff
+
+    @property
+    def device(self) -> Device | None:
+        """The device as a model object (None for staff)."""
+        if self._device is None and self.principal.is_device:
+            device = db.session.get(Device, self.principal.id)
+            if device is None or not device.active:
+                raise Unauthorized()
+            self._device = device
+        return self._device
 
     def require_centre(self, centre_id: int) -> None:
         """Raise Forbidden unless this actor may act for `centre_id` today."""
-        if self.device is not None:
-            if self.device.centre_id != centre_id:
+        principal = self.principal
+        if principal.is_device:
+            if principal.centre_id != centre_id:
                 raise Forbidden("forbidden")
             return
-        if self.staff is None or not may_act_at(
-            db.session, self.staff, centre_id, local_day(clock())
-        ):
+        if not may_act_at(db.session, principal, centre_id, local_day(clock())):
             raise Forbidden("forbidden")
 
 
 def _current_actor(kinds: tuple[DeviceKind, ...], roles: tuple[Role, ...]) -> Actor:
     token = bearer_token()
     if token:
-        if kinds and (device := device_for_token(db.session, token)) is not None:
-            if device.kind in kinds:
-                return Actor(device=device)
+        session = db.session()
+        found = principal_for_token(session, token, devices=bool(kinds), staff=bool(roles))
+        if found is not None:
+            if found.device_kind in kinds or found.role in roles:
+                return Actor(found)
             raise Forbidden("forbidden")
-        if roles and (staff := staff_for_token(db.session, token)) is not None:
-            if staff.role in roles:
-                return Actor(staff=staff)
-            raise Forbidden("forbidden")
-        if device_for_token(db.session, token) or staff_for_token(db.session, token):
+        # Known, but as the other kind of caller: forbidden here rather than unknown.
+        if principal_for_token(session, token, devices=not kinds, staff=not roles):
             raise Forbidden("forbidden")
         raise Unauthorized()
     if roles and current_user.is_authenticated:
         if current_user.role in roles:
-            return Actor(staff=current_user._get_current_object())
+            return Actor.of_staff(current_user._get_current_object())
         raise Forbidden("forbidden")
     raise Unauthorized()
 

@@ -49,6 +49,29 @@ def iso(moment: datetime | None) -> str | None:
     return to_local(moment).isoformat() if moment is not None else None
 
 
+def issued_ticket_public(ticket: tickets.IssuedTicket) -> dict[str, Any]:
+    """`ticket_public` of a ticket just issued, from the values its issuing already holds."""
+    issued = iso(ticket.issued_at)
+    return {
+        "public_id": ticket.public_id,
+        "label": ticket.label,
+        "centre": ticket.centre_code,
+        "centre_name": ticket.centre_name,
+        "service": ticket.service_prefix,
+        "service_name": ticket.service_name,
+        "procedure": ticket.procedure_code,
+        "source": ticket.source.value,
+        "priority": ticket.priority.value,
+        "status": ticket.status.value,
+        "queue_time": issued if ticket.queue_time == ticket.issued_at else iso(ticket.queue_time),
+        "issued_at": issued,
+        "called_at": None,
+        "counter": None,
+        "position": ticket.ahead,
+        "eta_minutes": {"low": ticket.estimate.low, "high": ticket.estimate.high},
+    }
+
+
 def ticket_public(session: Session, ticket: Ticket, *, now: datetime) -> dict[str, Any]:
     """The ticket as anyone holding its public id may see it: no personal data."""
     waiting = ticket.status == TicketStatus.WAITING

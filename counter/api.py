@@ -91,6 +91,43 @@ def officer_ticket(session: Session, ticket: Ticket, *, now: datetime) -> dict[s
     return body
 
 
+def officer_view(view: tickets.TicketView) -> dict[str, Any]:
+    """`officer_ticket` of a ticket at a counter (called or served), from plain values."""
+    return {
+        "public_id": view.public_id,
+        "label": view.label,
+        "centre": view.centre_code,
+        "centre_name": view.centre_name,
+        "service": view.service_prefix,
+        "service_name": view.service_name,
+        "procedure": view.procedure_code,
+        "source": view.source.value,
+        "priority": view.priority.value,
+        "status": view.status.value,
+        "queue_time": iso(view.queue_time),
+        "issued_at": iso(view.issued_at),
+        "called_at": iso(view.called_at),
+        "counter": view.counter_number,
+        "position": 0,
+        "eta_minutes": None,
+        "procedure_name": view.procedure_name,
+        "started_at": iso(view.started_at),
+        "call_count": view.call_count,
+        "target_counter": view.target_counter_number,
+        "appointment": (
+            {"code": view.appointment_code, "starts_at": iso(view.appointment_starts_at)}
+            if view.appointment_code is not None
+            else None
+        ),
+        "citizen": {"full_name": view.citizen_name} if view.citizen_name else None,
+    }
+
+
+def _on_postgresql() -> bool:
+    """Calling and starting run from plain values there (core.tickets.call_next_at, start_at)."""
+    return db.engine.dialect.name == "postgresql"
+
+
 def _envelope(session: Session, ticket: Ticket, now: datetime) -> dict[str, Any]:
     # Built inside the transaction, from what it already holds: nothing is read back after
     # commit (an error at commit still answers with a problem, not this body).
@@ -236,15 +273,27 @@ def call_next(counter_id: int):
     Priority tickets first (interleaved so others move too), then the earliest queue time.
     A ticket still being served here is completed first.
     """
-    now, staff = clock(), me()
-    with transaction() as session:
-        counter = counters.held_counter(
-            session, _counter_id(counter_id), staff, day=local_day(now), lock=True
-        )
-        ticket = tickets.call_next(
-            session, counter, now=now, rules=floor_rules(), staff_id=staff.id
-        )
-        body = _envelope(session, ticket, now) if ticket is not None else None
+    now = clock()
+    if _on_postgresql():
+        actor = g.actor.principal
+        with transaction() as session:
+            held = tickets.lock_held_counter(
+                session, _counter_id(counter_id), actor, day=local_day(now)
+            )
+            view = tickets.call_next_at(
+                session, held, now=now, rules=floor_rules(), staff_id=actor.id
+            )
+            body = {"ticket": officer_view(view)} if view is not None else None
+    else:
+        staff = me()
+        with transaction() as session:
+            counter = counters.held_counter(
+                session, _counter_id(counter_id), staff, day=local_day(now), lock=True
+            )
+            ticket = tickets.call_next(
+                session, counter, now=now, rules=floor_rules(), staff_id=staff.id
+            )
+            body = _envelope(session, ticket, now) if ticket is not None else None
     if body is None:
         return Response(status=204, headers=_PRIVATE)
     return json_response(body, 200, _PRIVATE)
@@ -291,7 +340,13 @@ _TICKET_ERRORS = (
 @_documented(*_TICKET_ERRORS)
 def start_ticket(public_id: str):
     """The citizen came to the counter: called → serving."""
-    return _act(public_id, tickets.start)
+    if not _on_postgresql():
+        return _act(public_id, tickets.start)
+    now = clock()
+    with transaction() as session:
+        view = tickets.start_at(session, public_id, g.actor.principal, now=now)
+        body = {"ticket": officer_view(view)}
+    return json_response(body, 200, _PRIVATE)
 
 
 @blp.route("/tickets/<public_id>/complete", methods=["POST"])

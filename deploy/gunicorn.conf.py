@@ -9,6 +9,18 @@ Every open websocket pins one thread for its lifetime (plus its reader thread), 
 XEPHANG_THREADS must cover the boards and phones connected to this instance *plus* headroom
 for HTTP requests; with too few threads, HTTP requests queue behind sockets and time out.
 
+How many instances: one per core (two on a 2-core host), never a single one for a whole
+machine. Measured with bench/settings.py (2 cores, 8 clients, the same settings for xephang
+and the bare Flask endpoint, median of 4 interleaved rounds; req/s walk-in / call-next,
+p99 ms): one gthread process 412 / 200 (p99 37 / 43) with the bare endpoint capped at 1,847
+by the GIL; two gthread processes 451 / 236 (35 / 37); four 477 / 256 (39 / 43); sync -w 2
+520 / 200 (28 / 33); sync -w 4 497 / 233 (27 / 34). A request spends part of its time waiting
+on PostgreSQL, so a second process per machine pays (a thread of the same process can use
+the wait, but only one thread runs Python at a time); past one per core the machine is
+CPU-bound (web processes, PostgreSQL and clients share the cores) and more processes add
+little throughput and some tail latency. Sync workers would serve plain HTTP as well, but
+cannot hold websockets, so instances stay gthread with one worker each.
+
 Settings (environment, defaults in xephang/config.py like every other setting):
   XEPHANG_BIND      address to listen on (default 127.0.0.1:8000; several: comma-separated)
   XEPHANG_THREADS   threads of the one worker (default 200)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import InputSchema, codes, text
+from core.api_common import BodyReader, InputSchema, codes, text
 from core.models import PriorityClass
 
 PRIORITIES = [p.value for p in PriorityClass]
@@ -49,3 +50,26 @@ class WalkInBody(InputSchema):
     def _procedure_or_service(self, data: dict[str, Any], **_: Any) -> None:
         if not data.get("procedure") and not data.get("service"):
             raise ma.ValidationError("procedure_or_service_required", field_name="procedure")
+
+
+_PRIORITY_CHOICES = frozenset(PRIORITIES)
+
+
+@dataclass(frozen=True, slots=True)
+class WalkIn:
+    procedure: str | None
+    service: str | None
+    priority: PriorityClass
+
+
+def read_walk_in(data: dict[str, Any]) -> WalkIn:
+    """`WalkInBody`, read by hand (the hot path): the same fields, defaults and refusals."""
+    body = BodyReader(data)
+    procedure = body.text("procedure", 32)
+    service = body.text("service", 2)
+    priority = body.choice("priority", _PRIORITY_CHOICES, PriorityClass.NONE.value)
+    body.check()
+    if not procedure and not service:
+        body.refuse("procedure", "procedure_or_service_required")
+        body.check()
+    return WalkIn(procedure or None, service or None, PriorityClass(priority))
