@@ -1,5 +1,5 @@
 """Daily statistics: tickets of a local day folded into anonymous figures per centre, line,
-source and hour (core.models.DailyStatistic), which outlive the purge of personal data.
+source, hour and field (core.models.DailyStatistic), which outlive the purge of personal data.
 
 Definitions, for every cell:
 - issued: tickets issued that day, not counting the continuation a transfer creates (the
@@ -9,6 +9,9 @@ Definitions, for every cell:
 - wait: queue time to the *first* call (a recall does not restart it), in minutes;
 - service time: start to finish at the counter, in minutes;
 - estimate error: how far the wait fell outside the range printed on the ticket (0 inside).
+
+A ticket's field (lĩnh vực): its procedure's field when it has a procedure, else its line's
+field when the line takes exactly one, else not known (see `ticket_field`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.models import DailyStatistic, Ticket, TicketEvent, TicketStatus
+from core.models import DailyStatistic, Procedure, Ticket, TicketEvent, TicketStatus
+from core.models.service import service_fields
 from core.timeutil import day_bounds_utc, to_local
 
 # pg_advisory_xact_lock key of the aggregation ("xephang stats" as an integer).
 _LOCK_KEY = 0x7865_7068_5354_4154
 
-Key = tuple[int, int | None, str | None, int | None]  # centre, service, source, hour
+# centre, service, source, hour, by_field, field. The by-field level is (centre, None, None,
+# None, True, field or None when not known); every other level has by_field False, field None.
+Key = tuple[int, int | None, str | None, int | None, bool, int | None]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -52,7 +58,7 @@ class Cell:
     eta_errors: list[float] = field(default_factory=list)
 
     def row(self, key: Key, day: date, now: datetime) -> dict:
-        centre_id, service_id, source, hour = key
+        centre_id, service_id, source, hour, by_field, field_id = key
         p50, p90 = percentile(self.waits, 0.5), percentile(self.waits, 0.9)
         return {
             "day": day,
@@ -60,6 +66,8 @@ class Cell:
             "service_id": service_id,
             "source": source,
             "hour": hour,
+            "by_field": by_field,
+            "field_id": field_id,
             "issued": self.issued,
             "served": self.served,
             "no_show": self.no_show,
@@ -98,14 +106,39 @@ def eta_error(wait: float, low: int | None, high: int | None) -> float | None:
     return max(wait - high, 0.0)
 
 
-def _keys(centre_id: int, service_id: int, source: str, hour: int) -> Iterable[Key]:
+def _keys(
+    centre_id: int, service_id: int, source: str, hour: int, field_id: int | None
+) -> Iterable[Key]:
     """Every cell a ticket counts in: the finest one and each roll-up the dashboard reads."""
-    yield centre_id, service_id, source, hour
-    yield centre_id, service_id, source, None
-    yield centre_id, service_id, None, None
-    yield centre_id, None, source, None
-    yield centre_id, None, None, hour
-    yield centre_id, None, None, None
+    yield centre_id, service_id, source, hour, False, None
+    yield centre_id, service_id, source, None, False, None
+    yield centre_id, service_id, None, None, False, None
+    yield centre_id, None, source, None, False, None
+    yield centre_id, None, None, hour, False, None
+    yield centre_id, None, None, None, False, None
+    # Unknown fields get a row of their own (field None), not a derived total-minus-known
+    # figure: subtraction would give the counts but not the bucket's wait percentiles.
+    yield centre_id, None, None, None, True, field_id
+
+
+def ticket_field(
+    procedure_field: int | None, service_id: int, single_field: dict[int, int]
+) -> int | None:
+    """A ticket's field: its procedure's, else its line's when the line takes exactly one
+    field (`single_field`: line → that field), else None (not known)."""
+    if procedure_field is not None:
+        return procedure_field
+    return single_field.get(service_id)
+
+
+def single_field_lines(session: Session) -> dict[int, int]:
+    """Line → its field, for the lines that take exactly one field."""
+    q = (
+        select(service_fields.c.service_id, func.min(service_fields.c.field_id))
+        .group_by(service_fields.c.service_id)
+        .having(func.count() == 1)
+    )
+    return {service_id: field_id for service_id, field_id in session.execute(q)}
 
 
 def _first_calls(session: Session, day: date, centre_ids: list[int] | None) -> dict[int, datetime]:
@@ -121,28 +154,36 @@ def _first_calls(session: Session, day: date, centre_ids: list[int] | None) -> d
 
 
 def fold_day(session: Session, day: date, centre_ids: list[int] | None = None) -> dict[Key, Cell]:
-    """The day's tickets folded into cells (pure arithmetic after two queries)."""
-    q = select(
-        Ticket.id,
-        Ticket.centre_id,
-        Ticket.service_id,
-        Ticket.source,
-        Ticket.status,
-        Ticket.issued_at,
-        Ticket.queue_time,
-        Ticket.called_at,
-        Ticket.started_at,
-        Ticket.finished_at,
-        Ticket.eta_low_minutes,
-        Ticket.eta_high_minutes,
-        Ticket.transferred_from_id,
-    ).where(Ticket.day == day)
+    """The day's tickets folded into cells (pure arithmetic after three queries)."""
+    q = (
+        select(
+            Ticket.id,
+            Ticket.centre_id,
+            Ticket.service_id,
+            Ticket.source,
+            Ticket.status,
+            Ticket.issued_at,
+            Ticket.queue_time,
+            Ticket.called_at,
+            Ticket.started_at,
+            Ticket.finished_at,
+            Ticket.eta_low_minutes,
+            Ticket.eta_high_minutes,
+            Ticket.transferred_from_id,
+            Procedure.field_id,
+        )
+        .outerjoin(Procedure, Procedure.id == Ticket.procedure_id)
+        .where(Ticket.day == day)
+    )
     if centre_ids is not None:
         q = q.where(Ticket.centre_id.in_(centre_ids))
     first_call = _first_calls(session, day, centre_ids)
+    single_field = single_field_lines(session)
     cells: dict[Key, Cell] = defaultdict(Cell)
     for t in session.execute(q):
-        keys = list(_keys(t.centre_id, t.service_id, t.source.value, to_local(t.issued_at).hour))
+        field_id = ticket_field(t.field_id, t.service_id, single_field)
+        hour = to_local(t.issued_at).hour
+        keys = list(_keys(t.centre_id, t.service_id, t.source.value, hour, field_id))
         original = t.transferred_from_id is None
         wait = _minutes(t.queue_time, first_call.get(t.id, t.called_at)) if original else None
         service = _minutes(t.started_at, t.finished_at) if t.status == TicketStatus.DONE else None
@@ -206,10 +247,12 @@ def settled(session: Session, day: date) -> bool:
     return computed is not None and computed >= day_bounds_utc(day)[1] + timedelta(hours=1)
 
 
-def _order(item: tuple[Key, Cell]) -> tuple[int, int, str, int]:
-    centre_id, service_id, source, hour = item[0]
+def _order(item: tuple[Key, Cell]) -> tuple[int, bool, int, int, str, int]:
+    centre_id, service_id, source, hour, by_field, field_id = item[0]
     return (
         centre_id,
+        by_field,
+        -1 if field_id is None else field_id,
         -1 if service_id is None else service_id,
         source or "",
         -1 if hour is None else hour,

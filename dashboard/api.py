@@ -11,7 +11,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from core.models import (
     Centre,
     DailyStatistic,
     DispatchDecision,
+    Field,
     Role,
     Service,
     Staff,
@@ -208,6 +209,7 @@ def _stored(session: Session, ids: list[int] | None, day: date) -> list[dict[str
         DailyStatistic.day == day,
         DailyStatistic.service_id.is_(None),
         DailyStatistic.hour.is_(None),
+        DailyStatistic.by_field.is_(False),  # the by-field rows have the same None keys
     )
     if ids is not None:
         q = q.where(DailyStatistic.centre_id.in_(ids))
@@ -221,8 +223,8 @@ def _folded(session: Session, ids: list[int] | None, day: date, now: datetime):
     cells = statistics.fold_day(session, day, ids)
     out = []
     for key, cell in cells.items():
-        centre_id, service_id, source, hour = key
-        if service_id is None and hour is None:
+        centre_id, service_id, source, hour, by_field, _field_id = key
+        if service_id is None and hour is None and not by_field:
             row = cell.row(key, day, now)
             out.append({"centre_id": centre_id, "source": source, **{n: row[n] for n in _FIGURES}})
     return out
@@ -471,7 +473,7 @@ _WEIGHTED = {
     "service_avg": "served",
     "eta_error_minutes": "estimates",
 }
-_CELL_KEYS = ("day", "service_id", "source", "hour", *_COUNTS, *_WEIGHTED)
+_CELL_KEYS = ("day", "service_id", "source", "hour", "by_field", "field_id", *_COUNTS, *_WEIGHTED)
 CSV_COLUMNS = (
     "date",
     "centre",
@@ -479,6 +481,7 @@ CSV_COLUMNS = (
     "service_name",
     "source",
     "hour",
+    "field",
     "issued",
     "served",
     "no_show",
@@ -565,14 +568,32 @@ def combine(cells: list[dict[str, Any]]) -> dict[str, Any]:
 def _level(
     cells: list[dict[str, Any]], *, service: bool = False, source: bool = False, hour: bool = False
 ) -> list[dict[str, Any]]:
-    """The cells grouped by exactly these keys (the others being roll-ups, None)."""
+    """The cells grouped by exactly these keys (the others being roll-ups, None), outside
+    the by-field level (whose keys are all None too: see `_by_field`)."""
     return [
         c
         for c in cells
-        if (c["service_id"] is not None) == service
+        if not c["by_field"]
+        and (c["service_id"] is not None) == service
         and (c["source"] is not None) == source
         and (c["hour"] is not None) == hour
     ]
+
+
+def _by_field(cells: list[dict[str, Any]]) -> dict[int | None, list[dict[str, Any]]]:
+    """The by-field cells per field (None: tickets whose field is not known)."""
+    out: dict[int | None, list[dict[str, Any]]] = {}
+    for cell in cells:
+        if cell["by_field"]:
+            out.setdefault(cell["field_id"], []).append(cell)
+    return out
+
+
+def _field_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Field.id, Field.name).where(Field.id.in_(wanted))).all())
 
 
 def _lines(session: Session, centre: Centre, seen: set[int]) -> list[tuple[int, str, str]]:
@@ -600,6 +621,14 @@ def centre_stats_body(
     for cell in _level(cells, hour=True):
         by_hour.setdefault(cell["hour"], []).append(cell)
     sources = _level(cells, source=True)
+    per_field = _by_field(cells)
+    names = _field_names(session, per_field)
+    by_field = [
+        {"field_id": fid, "field": names.get(fid) if fid is not None else None, **combine(rows)}
+        for fid, rows in per_field.items()
+    ]
+    # Most tickets first; the unknown bucket after the named fields it ties with.
+    by_field.sort(key=lambda f: (-f["issued"], f["field"] is None, f["field"] or ""))
     return {
         "centre": centre.code,
         "name": centre.name,
@@ -616,6 +645,7 @@ def centre_stats_body(
             for sid, prefix, name in _lines(session, centre, set(by_service))
         ],
         "by_hour": [{"hour": h, **combine(by_hour[h])} for h in sorted(by_hour)],
+        "by_field": by_field,
     }
 
 
@@ -631,8 +661,10 @@ def _csv_text(value: Any) -> Any:
 def centre_stats_csv(
     session: Session, centre: Centre, first: date, last: date, *, now: datetime
 ) -> str:
-    """One row per day × line × source × hour, UTF-8 with a byte-order mark (so that Excel
-    reads the Vietnamese line names right). Figures only: no names, no citizen data."""
+    """One row per day × line × source × hour (`field` empty), then per day one row per
+    field (`field` filled: its name, or "not known"; line, source and hour empty). UTF-8 with
+    a byte-order mark (so that Excel reads the Vietnamese names right). Figures only: no
+    names of people, no citizen data."""
     cells, _live = range_cells(session, centre, first, last, now=now)
     finest = _level(cells, service=True, source=True, hour=True)
     lines = {sid: (prefix, name) for sid, prefix, name in _lines(session, centre, set())}
@@ -642,13 +674,19 @@ def centre_stats_csv(
             {sid: (prefix, name) for sid, prefix, name in _lines(session, centre, missing)}
         )
     finest.sort(key=lambda c: (c["day"], lines[c["service_id"]][0], c["source"], c["hour"]))
+    per_field = [c for c in cells if c["by_field"]]
+    names = _field_names(session, {c["field_id"] for c in per_field})
+    unknown = _("Chưa rõ lĩnh vực")
+    per_field.sort(key=lambda c: (c["day"], c["field_id"] is None, names.get(c["field_id"], "")))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for c in finest:
-        prefix, name = lines[c["service_id"]]
-        head = (c["day"].isoformat(), centre.code, prefix, name, c["source"], c["hour"])
-        figures = (c[column] for column in CSV_COLUMNS[6:])
+    rows = [(c, *lines[c["service_id"]], c["source"], c["hour"], None) for c in finest]
+    rows += [(c, None, None, None, None, names.get(c["field_id"], unknown)) for c in per_field]
+    rows.sort(key=lambda row: (row[0]["day"], row[5] is not None))  # stable: keeps the orders
+    for c, prefix, name, source, hour, field_name in rows:
+        head = (c["day"].isoformat(), centre.code, prefix, name, source, hour, field_name)
+        figures = (c[column] for column in CSV_COLUMNS[7:])
         writer.writerow([_csv_text(v) for v in (*head, *figures)])
     return "\ufeff" + out.getvalue()
 
@@ -680,7 +718,8 @@ def get_one_centre_stats(args: dict[str, Any], code: str):
 @blp.response(
     200,
     content_type="text/csv",
-    description="One row per day × line × source × hour (UTF-8 with BOM), as an attachment.",
+    description="One row per day × line × source × hour, then per day one row per field "
+    "(`field` column; line, source and hour empty), UTF-8 with BOM, as an attachment.",
 )
 @_documented(
     "Not a manager, operator or admin, or a manager of another centre",

@@ -194,6 +194,17 @@ class HourFigures(RangeFigures):
     hour = fields.Integer(metadata={"description": "Local hour of issue, 0–23."})
 
 
+class FieldFigures(RangeFigures):
+    field_id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The field (lĩnh vực): the procedure's, else the line's when it takes "
+            "only one; null: not known."
+        },
+    )
+    field = fields.String(allow_none=True, metadata={"description": "Its name; null: not known."})
+
+
 class CentreRangeAnswer(ma.Schema):
     centre = fields.String()
     name = fields.String()
@@ -204,3 +215,7 @@ class CentreRangeAnswer(ma.Schema):
     by_source = fields.Dict(keys=fields.String(), values=fields.Nested(RangeFigures))
     by_service = fields.List(fields.Nested(ServiceFigures))
     by_hour = fields.List(fields.Nested(HourFigures))
+    by_field = fields.List(
+        fields.Nested(FieldFigures),
+        metadata={"description": "Per field with tickets in the range, most issued first."},
+    )

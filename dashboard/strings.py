@@ -70,4 +70,5 @@ def centre() -> dict[str, str]:
         "minutes": _("Phút"),
         "show_table": _("Hiện bảng số liệu"),
         "hide_table": _("Ẩn bảng số liệu"),
+        "unknown_field": _("Chưa rõ lĩnh vực"),
     }

@@ -1,4 +1,4 @@
-"""Daily statistics of the floor: counts and times per centre, line, source and hour.
+"""Daily statistics of the floor: counts and times per centre, line, source, hour and field.
 
 Rows hold no personal data, so they outlive the purge of names, phones and citizen hashes.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base
@@ -20,6 +20,12 @@ class DailyStatistic(Base):
     day's percentiles are exact at every level the dashboard shows instead of being
     averaged from finer cells: (line, source, hour), (line, source), (line), (source),
     (hour) and the centre's whole day (all three None).
+
+    The by-field level is apart: `by_field` True, `field_id` the tickets' field (None for
+    tickets whose field is not known, see core.statistics.ticket_field) and the other three
+    keys None. The marker is needed because a field row has service, source and hour None
+    exactly like the whole-day row, and the unknown-field row has field_id None as well: a
+    reader of the other levels filters `by_field IS false`, never only on `field_id`.
     """
 
     __tablename__ = "daily_statistics"
@@ -33,6 +39,9 @@ class DailyStatistic(Base):
     source: Mapped[str | None] = mapped_column(String(16))
     # Local hour (0–23) in which the ticket was issued.
     hour: Mapped[int | None]
+    # The by-field level (see above): its own marker, then the field (None: not known).
+    by_field: Mapped[bool] = mapped_column(default=False, server_default=false())
+    field_id: Mapped[int | None] = mapped_column(ForeignKey("fields.id", ondelete="CASCADE"))
     issued: Mapped[int] = mapped_column(default=0)
     served: Mapped[int] = mapped_column(default=0)
     no_show: Mapped[int] = mapped_column(default=0)

@@ -94,6 +94,13 @@
     line(S.wait_p90, pick(lines, "wait_p90"), AMBER),
   ]);
 
+  var byField = data.by_field;
+  draw("fields", byField.map(function (f) { return f.field === null ? S.unknown_field : f.field; }), [
+    bars(S.issued, pick(byField, "issued"), BLUE),
+    bars(S.served, pick(byField, "served"), GREEN),
+    line(S.wait_p90, pick(byField, "wait_p90"), AMBER),
+  ]);
+
   var hours = data.by_hour;
   draw("hours", hours.map(function (h) { return (h.hour < 10 ? "0" : "") + h.hour + ":00"; }), [
     bars(S.issued, pick(hours, "issued"), BLUE),

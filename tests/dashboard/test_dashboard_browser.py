@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.extensions import db
-from core.models import StaffAssignment, TicketSource, TicketStatus
+from core.models import Field, Procedure, StaffAssignment, TicketSource, TicketStatus
 from core.timeutil import local_to_utc
 from tests import browser_support
 from tests.browser_support import accessible, expect, new_page, seeded_app, serve
@@ -79,8 +79,15 @@ class Live:
 
 
 def _served_day(line, day: date, count: int) -> None:
-    """`count` tickets over the morning: most served, some no-shows, waits growing to 10:00."""
+    """`count` tickets over the morning: most served, some no-shows, waits growing to 10:00;
+    three in five for a Hộ tịch procedure, one for a Chứng thực one, one with none (the line
+    takes both fields: field not known)."""
     sources = (TicketSource.APPOINTMENT, TicketSource.WALK_IN, TicketSource.REMOTE)
+    first = {}
+    for name in ("Hộ tịch", "Chứng thực"):
+        q = select(Procedure.id).join(Field).where(Field.name == name).order_by(Procedure.code)
+        first[name] = db.session.scalars(q).first()
+    procedures = (first["Hộ tịch"],) * 3 + (first["Chứng thực"], None)
     for n in range(count):
         at = time(8 + n * 3 // count, (n * 17) % 60)
         issued = local_to_utc(day, at)
@@ -89,6 +96,7 @@ def _served_day(line, day: date, count: int) -> None:
         wait = 4 + (n * 7) % 23 + (8 if at.hour == 9 else 0)
         called = issued + timedelta(minutes=wait)
         kw = {"called_at": called, "eta_low_minutes": 5, "eta_high_minutes": 20}
+        kw["procedure_id"] = procedures[n % 5]
         if n % 9 == 4:
             kw.update(status=TicketStatus.NO_SHOW, finished_at=called + timedelta(minutes=5))
         else:
@@ -192,12 +200,12 @@ def test_centre_statistics_charts_and_tables(browser, live, shots):
     page.locator("[data-rows] a", has_text="Phường Bến Thành").click()
     page.wait_for_url("**/dashboard/centres/26743")
     expect(page.get_by_role("heading", level=1)).to_have_text("Thống kê Phường Bến Thành")
-    for chart in ("days", "sources", "services", "hours"):
+    for chart in ("days", "sources", "services", "fields", "hours"):
         page.wait_for_function(
             f"document.getElementById('{chart}-chart').chart !== undefined", timeout=10_000
         )
     drawn = page.evaluate(
-        "['days','sources','services','hours'].map(id => "
+        "['days','sources','services','fields','hours'].map(id => "
         "document.getElementById(id + '-chart').chart.data.datasets[0].data)"
     )
     days_table = page.locator("#days-table table")
@@ -207,6 +215,13 @@ def test_centre_statistics_charts_and_tables(browser, live, shots):
     issued = [int(rows.nth(i).locator("td").first.text_content()) for i in range(7)]
     assert drawn[0] == issued and sum(issued) > 0
     assert sum(drawn[1]) == sum(issued)  # every ticket has a source
+    # By field: the chart's bars are its table's, and every ticket is in one row of it.
+    fields = page.locator("#fields-table tbody tr")
+    names = [fields.nth(i).locator("th").text_content() for i in range(fields.count())]
+    assert names == ["Hộ tịch", "Chứng thực", "Chưa rõ lĩnh vực"]
+    by_field = [int(fields.nth(i).locator("td").first.text_content()) for i in range(3)]
+    assert drawn[3] == by_field and sum(by_field) == sum(issued)
+    assert page.evaluate("document.getElementById('fields-chart').chart.data.labels") == names
     # The table is tucked away visually, then shown by its button.
     toggle = page.locator('[aria-controls="days-table"]')
     toggle.click()

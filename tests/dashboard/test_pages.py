@@ -16,9 +16,10 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask_babel import refresh
+from sqlalchemy import select
 
 from core.db import transaction
-from core.models import TicketSource, TicketStatus
+from core.models import Field, TicketSource, TicketStatus
 from core.statistics import aggregate_day
 from core.timeutil import local_to_utc
 from tests.conftest import both_databases
@@ -27,6 +28,7 @@ from tests.factories import (
     make_centre,
     make_field,
     make_history_ticket,
+    make_procedure,
     make_service,
     make_staff,
     staff_token,
@@ -43,7 +45,9 @@ def app_config(now):
     return {"CLOCK": lambda: now}
 
 
-def _ticket(service, day, at, source, status, *, wait=None, service_minutes=None, eta=None):
+def _ticket(
+    service, day, at, source, status, *, wait=None, service_minutes=None, eta=None, procedure=None
+):
     """A ticket issued at local `at`, first called `wait` minutes later, served in
     `service_minutes`, given the wait range `eta` (low, high) at issue."""
     issued = local_to_utc(day, at)
@@ -53,6 +57,8 @@ def _ticket(service, day, at, source, status, *, wait=None, service_minutes=None
         extra = {"started_at": called, "finished_at": called + timedelta(minutes=service_minutes)}
     if eta is not None:
         extra.update(eta_low_minutes=eta[0], eta_high_minutes=eta[1])
+    if procedure is not None:
+        extra["procedure_id"] = procedure.id
     return make_history_ticket(service, day, at, source, status=status, called_at=called, **extra)
 
 
@@ -280,6 +286,13 @@ def test_one_day_by_source_line_and_hour_live_then_stored(client, session, now, 
         {"hour": 9, **figures(2, 2, 0, 0, 2, 8.0, 9.6, 11.0, 2, 1, 0.5)},
         {"hour": 10, **figures(2, 0, 1, 1, 1, 20.0, 20.0, None, 0, 0, None)},
     ]
+    # No procedures: each line's single field (A takes Hộ tịch, B Đất đai).
+    assert [(f["field"], f["issued"]) for f in body["by_field"]] == [("Hộ tịch", 2), ("Đất đai", 2)]
+    assert body["by_field"][0] == {
+        "field_id": session.scalar(select(Field.id).where(Field.name == "Hộ tịch")),
+        "field": "Hộ tịch",
+        **figures(2, 2, 0, 0, 2, 8.0, 9.6, 11.0, 2, 1, 0.5),
+    }
 
     with transaction():
         aggregate_day(session, DAY, now=now)
@@ -395,6 +408,7 @@ def test_csv_export(client, session, now, city):
         "service_name",
         "source",
         "hour",
+        "field",
         "issued",
         "served",
         "no_show",
@@ -408,14 +422,19 @@ def test_csv_export(client, session, now, city):
         "eta_error_minutes",
     ]
     cut = [
-        (r["date"], r["service"], r["source"], r["hour"], r["issued"], r["wait_p50"]) for r in rows
+        (r["date"], r["service"], r["source"], r["hour"], r["field"], r["issued"], r["wait_p50"])
+        for r in rows
     ]
+    # Each day: its finest cells (no field), then one row per field (no line, source, hour).
     assert cut == [
-        ("2026-11-30", "A", "appointment", "9", "1", "6.0"),
-        ("2026-11-30", "A", "walk_in", "9", "1", "10.0"),
-        ("2026-11-30", "B", "remote", "10", "1", "20.0"),
-        ("2026-11-30", "B", "walk_in", "10", "1", ""),
-        ("2026-12-01", "A", "walk_in", "9", "1", "30.0"),
+        ("2026-11-30", "A", "appointment", "9", "", "1", "6.0"),
+        ("2026-11-30", "A", "walk_in", "9", "", "1", "10.0"),
+        ("2026-11-30", "B", "remote", "10", "", "1", "20.0"),
+        ("2026-11-30", "B", "walk_in", "10", "", "1", ""),
+        ("2026-11-30", "", "", "", "Hộ tịch", "2", "8.0"),
+        ("2026-11-30", "", "", "", "Đất đai", "2", "20.0"),
+        ("2026-12-01", "A", "walk_in", "9", "", "1", "30.0"),
+        ("2026-12-01", "", "", "", "Hộ tịch", "1", "30.0"),
     ]
     assert rows[2]["service_name"] == "Đất đai" and rows[3]["cancelled"] == "1"
     # Figures only: nobody's name, not even the staff's.
@@ -428,6 +447,70 @@ def test_csv_export(client, session, now, city):
         client, f"/stats/centres/90010.csv?from={DAY}&to={NEXT}", city.tokens["manager"]
     )
     assert again.get_data() == raw
+
+
+@pytest.fixture
+def fields(session, city):
+    """More Monday tickets at R, on a line C taking two fields: a walk-in at 11:00 with no
+    procedure (field not known: waited 4, served in 5), one at 11:10 for a Chứng thực
+    procedure (waited 8, served in 6); and on A (Hộ tịch only) a walk-in at 11:20 for a Đất
+    đai procedure, which counts in Đất đai (waited 2, cancelled before the counter)."""
+    civil, land, notary = make_field("Hộ tịch"), make_field("Đất đai"), make_field("Chứng thực")
+    rc = make_service(city.r, "C", counters=1, name="Một cửa", fields=[civil, land])
+    copy = make_procedure(name="Chứng thực bản sao", field=notary)
+    plot = make_procedure(name="Đăng ký đất đai", field=land)
+    walk, done = TicketSource.WALK_IN, TicketStatus.DONE
+    _ticket(rc, DAY, time(11, 0), walk, done, wait=4, service_minutes=5)
+    _ticket(rc, DAY, time(11, 10), walk, done, wait=8, service_minutes=6, procedure=copy)
+    _ticket(city.ra, DAY, time(11, 20), walk, TicketStatus.CANCELLED, wait=2, procedure=plot)
+    session.commit()
+    return SimpleNamespace(civil=civil, land=land, notary=notary)
+
+
+@both_databases
+def test_by_field_procedure_line_and_unknown_live_then_stored(client, session, now, city, fields):
+    body = monday(client, city.tokens["operator"])
+    assert body["by_field"] == [
+        # B's two (its single field) and A's ticket for a Đất đai procedure: waits 20 and 2.
+        {
+            "field_id": fields.land.id,
+            "field": "Đất đai",
+            **figures(3, 0, 1, 2, 2, 11.0, 18.2, None, 0, 0, None),
+        },
+        {
+            "field_id": fields.civil.id,
+            "field": "Hộ tịch",
+            **figures(2, 2, 0, 0, 2, 8.0, 9.6, 11.0, 2, 1, 0.5),
+        },
+        {
+            "field_id": fields.notary.id,
+            "field": "Chứng thực",
+            **figures(1, 1, 0, 0, 1, 8.0, 8.0, 6.0, 0, 0, None),
+        },
+        {"field_id": None, "field": None, **figures(1, 1, 0, 0, 1, 4.0, 4.0, 5.0, 0, 0, None)},
+    ]
+    # The fields add up to the whole day: nothing counted twice, nothing lost.
+    for name in ("issued", "served", "no_show", "cancelled", "waits"):
+        assert sum(f[name] for f in body["by_field"]) == body["total"][name], name
+    assert body["total"]["issued"] == 7
+
+    with transaction():
+        aggregate_day(session, DAY, now=now)
+    stored = monday(client, city.tokens["operator"])
+    assert stored["by_field"] == body["by_field"]
+    assert stored["total"] == body["total"] and stored["by_source"] == body["by_source"]
+
+    answer = api_get(client, f"/stats/centres/90010.csv?from={DAY}&to={DAY}", city.tokens["admin"])
+    rows = list(csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig"))))
+    by_field = [(r["field"], r["issued"], r["wait_p50"]) for r in rows if r["field"]]
+    assert by_field == [
+        ("Chứng thực", "1", "8.0"),
+        ("Hộ tịch", "2", "8.0"),
+        ("Đất đai", "3", "11.0"),
+        ("Chưa rõ lĩnh vực", "1", "4.0"),
+    ]
+    assert all(r["service"] == r["source"] == r["hour"] == "" for r in rows if r["field"])
+    assert sum(int(r["issued"]) for r in rows if not r["field"]) == 7
 
 
 def test_csv_cells_are_never_formulas(client, session, city):
@@ -490,6 +573,7 @@ def test_the_pages_speak_english_too(app, city):
     refresh()
     stats = text_of(client.get("/dashboard/centres/90010?lang=en"))
     assert "Statistics of Phường R" in stats and "Booked ahead" in stats
+    assert "By field" in stats and "Hộ tịch" in stats
     refresh()
     bad = api_get(client, "/stats/centres/90010?from=2026-12-02&to=2026-12-01", None)
     assert bad.status_code == 422

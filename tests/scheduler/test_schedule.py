@@ -153,7 +153,8 @@ def test_stats_job_redoes_yesterday_until_it_is_final(app, session, now):
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert f"6 rows for {today}" in run()  # one ticket: its cell and five roll-ups
+    # One ticket: its cell, five roll-ups and its field's row.
+    assert f"7 rows for {today}" in run()
     app.config["CLOCK"] = lambda: now + timedelta(hours=18)  # 02:00 local the next day
-    assert f"6 rows for {today}" in run()
+    assert f"7 rows for {today}" in run()
     assert f"{today} final" in run()
