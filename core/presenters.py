@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import tickets
+from core import floor_fast, tickets
 from core.cache import TTLCache
 from core.models import Centre, Service, Ticket, TicketStatus
 from core.timeutil import to_local
@@ -49,7 +49,7 @@ def iso(moment: datetime | None) -> str | None:
     return to_local(moment).isoformat() if moment is not None else None
 
 
-def issued_ticket_public(ticket: tickets.IssuedTicket) -> dict[str, Any]:
+def issued_ticket_public(ticket: floor_fast.IssuedTicket) -> dict[str, Any]:
     """`ticket_public` of a ticket just issued, from the values its issuing already holds."""
     issued = iso(ticket.issued_at)
     return {

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Response, g
 from sqlalchemy.orm import Session
 
-from core import counters, tickets
+from core import counters, floor_fast, tickets
 from core.api_common import ApiBlueprint, Problem, json_response, secured
 from core.auth import STAFF_ROLES, require
 from core.db import transaction
@@ -91,7 +91,7 @@ def officer_ticket(session: Session, ticket: Ticket, *, now: datetime) -> dict[s
     return body
 
 
-def officer_view(view: tickets.TicketView) -> dict[str, Any]:
+def officer_view(view: floor_fast.TicketView) -> dict[str, Any]:
     """`officer_ticket` of a ticket at a counter (called or served), from plain values."""
     return {
         "public_id": view.public_id,
@@ -124,7 +124,7 @@ def officer_view(view: tickets.TicketView) -> dict[str, Any]:
 
 
 def _on_postgresql() -> bool:
-    """Calling and starting run from plain values there (core.tickets.call_next_at, start_at)."""
+    """Calling and starting run from plain values there (core.floor_fast.call_next_at, start_at)."""
     return db.engine.dialect.name == "postgresql"
 
 
@@ -277,10 +277,10 @@ def call_next(counter_id: int):
     if _on_postgresql():
         actor = g.actor.principal
         with transaction() as session:
-            held = tickets.lock_held_counter(
+            held = floor_fast.lock_held_counter(
                 session, _counter_id(counter_id), actor, day=local_day(now)
             )
-            view = tickets.call_next_at(
+            view = floor_fast.call_next_at(
                 session, held, now=now, rules=floor_rules(), staff_id=actor.id
             )
             body = {"ticket": officer_view(view)} if view is not None else None
@@ -344,7 +344,7 @@ def start_ticket(public_id: str):
         return _act(public_id, tickets.start)
     now = clock()
     with transaction() as session:
-        view = tickets.start_at(session, public_id, g.actor.principal, now=now)
+        view = floor_fast.start_at(session, public_id, g.actor.principal, now=now)
         body = {"ticket": officer_view(view)}
     return json_response(body, 200, _PRIVATE)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response, g
 
-from core import kiosk_lookup, tickets
+from core import floor_fast, kiosk_lookup
 from core.api_common import (
     ApiBlueprint,
     Problem,
@@ -121,11 +121,11 @@ def check_in(body: dict[str, Any], code: str):
 def issue_ticket(code: str):
     """Take a walk-in ticket for a procedure (its line is found) or directly for a line."""
     # The kiosk's busiest call: the body is read by hand and the ticket issued from plain
-    # values (core.tickets.issue_walk_in_at), with the same answers as the model-based path.
+    # values (core.floor_fast.issue_walk_in_at), with the same answers as the model-based path.
     body = s.read_walk_in(json_object())
     now = clock()
     with transaction() as session:
-        floor = tickets.walk_in_floor(
+        floor = floor_fast.walk_in_floor(
             session,
             code,
             now=now,
@@ -136,7 +136,7 @@ def issue_ticket(code: str):
         if floor is None or not floor.centre_active:
             raise NotFound("centre_not_found", field="code")
         g.actor.require_centre(floor.centre_id)
-        issued = tickets.issue_walk_in_at(
+        issued = floor_fast.issue_walk_in_at(
             session,
             floor,
             now=now,

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from booking import schemas as booking_schemas
-from core import auth, tickets
+from core import auth, floor_fast, tickets
 from core.api_common import field_codes
 from core.db import transaction
 from core.errors import InvalidInput
@@ -367,7 +367,7 @@ def test_a_ticket_changed_between_read_and_start_is_refused_not_overwritten(
     walk_in(client, floor, {"service": "A"})
     assert post(client, f"/counters/{floor.c1.id}/open", floor.officer).status_code == 200
     called = post(client, f"/counters/{floor.c1.id}/call-next", floor.officer).get_json()
-    read = tickets._ticket_for_action
+    read = floor_fast._ticket_for_action
 
     def read_then_someone_else_acts(s, public_id):
         row = read(s, public_id)
@@ -380,10 +380,10 @@ def test_a_ticket_changed_between_read_and_start_is_refused_not_overwritten(
                 .values(status="no_show")
             )
         other.dispose()
-        monkeypatch.setattr(tickets, "_ticket_for_action", read)
+        monkeypatch.setattr(floor_fast, "_ticket_for_action", read)
         return row
 
-    monkeypatch.setattr(tickets, "_ticket_for_action", read_then_someone_else_acts)
+    monkeypatch.setattr(floor_fast, "_ticket_for_action", read_then_someone_else_acts)
     response = post(client, f"/tickets/{called['ticket']['public_id']}/start", floor.officer)
     assert response.status_code == 409
     assert response.get_json()["code"] == "ticket_wrong_state"
