@@ -25,18 +25,8 @@
   });
   var numFmt = new Intl.NumberFormat(document.documentElement.lang === "en" ? "en-GB" : "vi-VN", { maximumFractionDigits: 1 });
 
-  function fmt(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_, key) {
-      return values[key] === undefined || values[key] === null ? "" : String(values[key]);
-    });
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  var fmt = window.xephangDashboard.fmt;
+  var el = window.xephangDashboard.el;
 
   function centreCell(code) {
     var td = el("td");

@@ -36,18 +36,8 @@
     timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
 
-  function fmt(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_, key) {
-      return values[key] === undefined || values[key] === null ? "" : String(values[key]);
-    });
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  var fmt = window.xephangDashboard.fmt;
+  var el = window.xephangDashboard.el;
 
   function selectedDay() {
     var picked = root.querySelector('input[name="day"]:checked');
