@@ -18,6 +18,7 @@ from core.slots import generate_slots
 from core.statistics import aggregate_day
 from core.timeutil import local_to_utc
 from tests.conftest import both_databases
+from tests.dashboard.helpers import API, PROBLEM, assert_problem, get, ok, post
 from tests.factories import (
     make_centre,
     make_device,
@@ -27,8 +28,6 @@ from tests.factories import (
     staff_token,
 )
 
-API = "/api/v1"
-PROBLEM = "application/problem+json"
 # `now` is Monday 7 December 2026, 08:00 local; the day balanced is the Monday after.
 TARGET_DAY = date(2026, 12, 14)
 PAST_MONDAYS = (date(2026, 11, 16), date(2026, 11, 23), date(2026, 11, 30))
@@ -68,30 +67,6 @@ def city(session, now):
     with transaction():
         generate_slots(session, now=now, days=8)
     return w
-
-
-def get(client, path, token):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.get(f"{API}{path}", headers=headers)
-
-
-def post(client, path, token):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post(f"{API}{path}", headers=headers)
-
-
-def ok(response) -> dict:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Cache-Control"] == "private, no-store"
-    return response.get_json()
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json(force=True)
-    assert body["code"] == code and body["detail"]
-    return body
 
 
 # --- load ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from core.models import Field, TicketSource, TicketStatus
 from core.statistics import aggregate_day
 from core.timeutil import local_to_utc
 from tests.conftest import both_databases
+from tests.dashboard.helpers import API, assert_problem, get, ok
 from tests.factories import (
     STAFF_PASSWORD,
     make_centre,
@@ -34,8 +35,6 @@ from tests.factories import (
     staff_token,
 )
 
-API = "/api/v1"
-PROBLEM = "application/problem+json"
 DAY = date(2026, 11, 30)  # a Monday, a week before `now` (Monday 7 December 2026, 08:00)
 NEXT = date(2026, 12, 1)
 
@@ -118,25 +117,6 @@ def sign_in(client, username: str, **query):
         data={"username": username, "password": STAFF_PASSWORD},
         query_string=query,
     )
-
-
-def api_get(client, path, token):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.get(f"{API}{path}", headers=headers)
-
-
-def ok(response) -> dict:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Cache-Control"] == "private, no-store"
-    return response.get_json()
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json(force=True)
-    assert body["code"] == code and body["detail"]
-    return body
 
 
 def text_of(response) -> str:
@@ -258,7 +238,7 @@ MONDAY = figures(4, 2, 1, 1, 3, 10.0, 18.0, 11.0, 2, 1, 0.5)
 
 
 def monday(client, token):
-    return ok(api_get(client, f"/stats/centres/90010?from={DAY}&to={DAY}", token))
+    return ok(get(client, f"/stats/centres/90010?from={DAY}&to={DAY}", token))
 
 
 @both_databases
@@ -306,9 +286,7 @@ def test_one_day_by_source_line_and_hour_live_then_stored(client, session, now, 
 
 @both_databases
 def test_several_days_sum_counts_and_weigh_averages(client, city):
-    body = ok(
-        api_get(client, f"/stats/centres/90010?from={DAY}&to=2026-12-03", city.tokens["admin"])
-    )
+    body = ok(get(client, f"/stats/centres/90010?from={DAY}&to=2026-12-03", city.tokens["admin"]))
     assert [d["date"] for d in body["days"]] == [
         "2026-11-30",
         "2026-12-01",
@@ -327,35 +305,31 @@ def test_several_days_sum_counts_and_weigh_averages(client, city):
     walk_in = body["by_source"]["walk_in"]
     assert (walk_in["issued"], walk_in["wait_p50"]) == (3, 20.0)
     # The default: the week ending today, days to come not folded.
-    week = ok(api_get(client, "/stats/centres/90010", city.tokens["operator"]))
+    week = ok(get(client, "/stats/centres/90010", city.tokens["operator"]))
     assert (week["from"], week["to"]) == ("2026-12-01", "2026-12-07")
     assert week["total"]["issued"] == 1
     future = ok(
-        api_get(client, "/stats/centres/90010?from=2026-12-08&to=2026-12-09", city.tokens["admin"])
+        get(client, "/stats/centres/90010?from=2026-12-08&to=2026-12-09", city.tokens["admin"])
     )
     assert [d["live"] for d in future["days"]] == [False, False]
 
 
 def test_who_may_read_a_centres_statistics(client, city):
-    assert api_get(client, "/stats/centres/90010", None).status_code == 401
+    assert get(client, "/stats/centres/90010", None).status_code == 401
+    assert_problem(get(client, "/stats/centres/90010", city.tokens["officer"]), 403, "forbidden")
+    assert_problem(get(client, "/stats/centres/90010", city.tokens["manager_d1"]), 403, "forbidden")
     assert_problem(
-        api_get(client, "/stats/centres/90010", city.tokens["officer"]), 403, "forbidden"
+        get(client, "/stats/centres/90010.csv", city.tokens["manager_d1"]), 403, "forbidden"
     )
-    assert_problem(
-        api_get(client, "/stats/centres/90010", city.tokens["manager_d1"]), 403, "forbidden"
-    )
-    assert_problem(
-        api_get(client, "/stats/centres/90010.csv", city.tokens["manager_d1"]), 403, "forbidden"
-    )
-    ok(api_get(client, "/stats/centres/90011", city.tokens["manager_d1"]))
+    ok(get(client, "/stats/centres/90011", city.tokens["manager_d1"]))
     for code in ("99999", "x" * 40):
         assert_problem(
-            api_get(client, f"/stats/centres/{code}", city.tokens["operator"]),
+            get(client, f"/stats/centres/{code}", city.tokens["operator"]),
             404,
             "centre_not_found",
         )
     assert_problem(
-        api_get(client, "/stats/centres/99999.csv", city.tokens["operator"]),
+        get(client, "/stats/centres/99999.csv", city.tokens["operator"]),
         404,
         "centre_not_found",
     )
@@ -381,17 +355,15 @@ OUT_OF_RANGE = "Giá trị nằm ngoài khoảng cho phép."
 def test_bad_ranges_are_422(client, city, query, field, message, detail):
     token = city.tokens["operator"]
     for path in (f"/stats/centres/90010?{query}", f"/stats/centres/90010.csv?{query}"):
-        body = assert_problem(api_get(client, path, token), 422, "invalid")
+        body = assert_problem(get(client, path, token), 422, "invalid")
         assert body["errors"] == {field: message}
         assert detail in body["detail"]
     # 31 days is the most: fine.
-    ok(api_get(client, "/stats/centres/90010?from=2026-11-01&to=2026-12-01", token))
+    ok(get(client, "/stats/centres/90010?from=2026-11-01&to=2026-12-01", token))
 
 
 def test_csv_export(client, session, now, city):
-    answer = api_get(
-        client, f"/stats/centres/90010.csv?from={DAY}&to={NEXT}", city.tokens["manager"]
-    )
+    answer = get(client, f"/stats/centres/90010.csv?from={DAY}&to={NEXT}", city.tokens["manager"])
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert answer.headers["Content-Disposition"] == (
@@ -443,9 +415,7 @@ def test_csv_export(client, session, now, city):
     # The same rows once the day is aggregated.
     with transaction():
         aggregate_day(session, DAY, now=now)
-    again = api_get(
-        client, f"/stats/centres/90010.csv?from={DAY}&to={NEXT}", city.tokens["manager"]
-    )
+    again = get(client, f"/stats/centres/90010.csv?from={DAY}&to={NEXT}", city.tokens["manager"])
     assert again.get_data() == raw
 
 
@@ -500,7 +470,7 @@ def test_by_field_procedure_line_and_unknown_live_then_stored(client, session, n
     assert stored["by_field"] == body["by_field"]
     assert stored["total"] == body["total"] and stored["by_source"] == body["by_source"]
 
-    answer = api_get(client, f"/stats/centres/90010.csv?from={DAY}&to={DAY}", city.tokens["admin"])
+    answer = get(client, f"/stats/centres/90010.csv?from={DAY}&to={DAY}", city.tokens["admin"])
     rows = list(csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig"))))
     by_field = [(r["field"], r["issued"], r["wait_p50"]) for r in rows if r["field"]]
     assert by_field == [
@@ -516,7 +486,7 @@ def test_by_field_procedure_line_and_unknown_live_then_stored(client, session, n
 def test_csv_cells_are_never_formulas(client, session, city):
     city.rb.name = '=HYPERLINK("x")'
     session.commit()
-    answer = api_get(client, f"/stats/centres/90010.csv?from={DAY}&to={DAY}", city.tokens["admin"])
+    answer = get(client, f"/stats/centres/90010.csv?from={DAY}&to={DAY}", city.tokens["admin"])
     rows = list(csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig"))))
     assert {r["service_name"] for r in rows if r["service"] == "B"} == {'\'=HYPERLINK("x")'}
 
@@ -575,6 +545,6 @@ def test_the_pages_speak_english_too(app, city):
     assert "Statistics of Phường R" in stats and "Booked ahead" in stats
     assert "By field" in stats and "Hộ tịch" in stats
     refresh()
-    bad = api_get(client, "/stats/centres/90010?from=2026-12-02&to=2026-12-01", None)
+    bad = get(client, "/stats/centres/90010?from=2026-12-02&to=2026-12-01", None)
     assert bad.status_code == 422
     assert bad.get_json()["detail"] == "The first day must be on or before the last day."
