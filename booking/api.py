@@ -308,8 +308,16 @@ def list_suggestions(args: dict[str, Any]):
     lat, lon = _place(args)
     first_day = _first_day(args.get("date"), now)
     counted_from = max(now, day_bounds_utc(first_day)[0])
+    # One read of the balancing snapshot, from today (the ranking's first free slots) to the
+    # end of the wanted days (the slots offered).
+    snapshot = load_snapshot.read(
+        db.session, local_day(now), first_day + timedelta(days=HORIZON_DAYS), now=now
+    )
     picked: list[tuple[RankedCentre, FreeSlot]] = []
-    for ranked in rank_centres(db.session, proc, now=now, lat=lat, lon=lon, limit=SUGGESTIONS * 2):
+    ranking = rank_centres(
+        db.session, proc, now=now, lat=lat, lon=lon, limit=SUGGESTIONS * 2, snapshot=snapshot
+    )
+    for ranked in ranking:
         if ranked.next_free_slot is None:
             continue
         slots = free_slots(
@@ -323,13 +331,6 @@ def list_suggestions(args: dict[str, Any]):
         )
         if slots:
             picked.append((ranked, slots[0]))
-    snapshot = load_snapshot.read(
-        db.session,
-        first_day,
-        first_day + timedelta(days=HORIZON_DAYS),
-        now=now,
-        centre_ids=[r.centre.id for r, _ in picked],
-    )
 
     def overloaded(p: tuple[RankedCentre, FreeSlot]) -> bool:
         day_load = snapshot.get((p[0].centre.id, local_day(p[1].starts_at)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -159,11 +160,13 @@ def rank_centres(
     lat: float | None = None,
     lon: float | None = None,
     limit: int | None = None,
+    snapshot: Mapping[tuple[int, date], load_snapshot.DayLoad] | None = None,
 ) -> list[RankedCentre]:
     """Centres taking `proc`, ranked by distance, earliest free slot and load.
 
     Load is the centre's bookings over the horizon and, where the last balancing pass is
     fresh (core.load_snapshot), whether it is overloaded on the day of its first free slot.
+    A caller that reads the snapshot for more days itself passes it as `snapshot`.
     """
     horizon = now + timedelta(days=HORIZON_DAYS)
     agg = (
@@ -186,10 +189,11 @@ def rank_centres(
     centres = session.scalars(
         select(Centre).where(Centre.active.is_(True), Centre.id.in_(list(stats)))
     ).all()
-    today = local_day(now)
-    snapshot = load_snapshot.read(
-        session, today, today + timedelta(days=HORIZON_DAYS), now=now, centre_ids=list(stats)
-    )
+    if snapshot is None:
+        today = local_day(now)
+        snapshot = load_snapshot.read(
+            session, today, today + timedelta(days=HORIZON_DAYS), now=now, centre_ids=list(stats)
+        )
     ranked = []
     for centre in centres:
         first_free, booked, capacity = stats[centre.id]

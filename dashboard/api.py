@@ -288,9 +288,7 @@ def _decision(session: Session, plan_id: str, day: date) -> DispatchDecision | N
     ).one_or_none()
 
 
-def _decision_body(session: Session, decision: DispatchDecision | None) -> dict[str, Any] | None:
-    if decision is None:
-        return None
+def _decision_body(session: Session, decision: DispatchDecision) -> dict[str, Any]:
     staff = session.get(Staff, decision.staff_id) if decision.staff_id else None
     return {
         "status": decision.status,
@@ -347,16 +345,19 @@ def get_dispatch_plan(args: dict[str, Any]):
     now = clock()
     day = _day(args, now)
     plan = compute_plan(db.session, day, now=now)
-    body = plan_body(plan, day, _decision_body(db.session, _decision(db.session, plan.id, day)))
-    # Accepting a plan changes the day (officers moved), so the next plan is a new one: the
-    # decisions on the day's earlier plans say what was done already.
-    earlier = db.session.scalars(
+    decisions = db.session.scalars(
         select(DispatchDecision)
-        .where(DispatchDecision.day == day, DispatchDecision.plan_id != plan.id)
+        .where(DispatchDecision.day == day)
         .order_by(DispatchDecision.decided_at.desc(), DispatchDecision.id.desc())
     ).all()
+    this = next((d for d in decisions if d.plan_id == plan.id), None)
+    body = plan_body(plan, day, _decision_body(db.session, this) if this else None)
+    # Accepting a plan changes the day (officers moved), so the next plan is a new one: the
+    # decisions on the day's earlier plans say what was done already.
     body["earlier"] = [
-        {"plan": d.plan_id, **(_decision_body(db.session, d) or {})} for d in earlier
+        {"plan": d.plan_id, **_decision_body(db.session, d)}
+        for d in decisions
+        if d.plan_id != plan.id
     ]
     return _answer(body)
 
