@@ -102,6 +102,9 @@ MESSAGES: dict[str, Any] = {
     "forbidden": _l("Bạn không có quyền thực hiện thao tác này."),
     "method_not_allowed": _l("Phương thức không được hỗ trợ."),
     "server_error": _l("Đã có lỗi ở máy chủ. Vui lòng thử lại sau."),
+    "database_unavailable": _l(
+        "Hệ thống đang kết nối lại cơ sở dữ liệu. Vui lòng thử lại sau vài giây."
+    ),
     "csrf": _l("Phiên làm việc đã hết hạn. Vui lòng tải lại trang và thử lại."),
     # Operations API: dispatch plans.
     "plan_changed": _l("Kế hoạch điều động đã thay đổi. Vui lòng xem lại kế hoạch mới."),

@@ -47,6 +47,10 @@ MEANINGS = {
     "SQL_POOL_SIZE": "PostgreSQL connections kept per web process (plus 10 overflow): enough for "
     "the HTTP requests it serves at once — not one per thread, since most threads of a web "
     "instance hold idle board and phone sockets.",
+    "SQL_PING_AFTER_IDLE": "PostgreSQL: seconds a pooled connection may sit idle before it is "
+    "pinged ahead of use, so one cut by a database restart is replaced unseen. Connections in "
+    "steady use skip the ping (a round trip per request); one cut while in use fails its "
+    "request once with a 503 and the next request reconnects. `0` pings before every use.",
     "BIND": "Where `gunicorn -c deploy/gunicorn.conf.py` listens (`host:port`; several "
     "comma-separated). One instance per port; see deploy/README.md.",
     "THREADS": "Threads of the one gunicorn worker of a web instance. Every open board or phone "

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_DEFAULT": "600 per minute",
     "RATE_LIMITS_ENABLED": True,
     "SQL_POOL_SIZE": 20,
+    # PostgreSQL: a pooled connection idle this long is pinged before use (see core.db).
+    "SQL_PING_AFTER_IDLE": 5.0,
     # Production shape (deploy/): gunicorn instance and operator endpoints.
     "BIND": "127.0.0.1:8000",
     "THREADS": 200,
@@ -126,7 +128,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
             {
                 "pool_size": cfg["SQL_POOL_SIZE"],
                 "max_overflow": 10,
-                "pool_pre_ping": True,
+                # Not pool_pre_ping, which costs every request a round trip: core.db pings
+                # only connections idle for SQL_PING_AFTER_IDLE seconds.
                 # A database host that silently drops packets must not hang /health or
                 # requests: give up connecting after a few seconds.
                 "connect_args": {"connect_timeout": 5},

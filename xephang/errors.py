@@ -7,6 +7,7 @@ import logging
 from flask import Flask, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import DomainError
@@ -60,6 +61,22 @@ def init_app(app: Flask) -> None:
         if _wants_problem():
             return problem(status, code)
         return _page(status, code)
+
+    @app.errorhandler(DBAPIError)
+    def _database(err: DBAPIError):
+        if not err.connection_invalidated:
+            return _unexpected(err)
+        # The database went away (restart, failover): SQLAlchemy has dropped the pooled
+        # connections, the next request reconnects. Nothing was written.
+        log.warning("database connection lost on %s %s: %s", request.method, request.path, err)
+        response = (
+            problem(503, "database_unavailable")
+            if _wants_problem()
+            else _page(503, "database_unavailable")
+        )
+        response = app.make_response(response)
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -17,7 +17,7 @@ MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 def init_app(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, ping_after_idle=app.config["SQL_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
