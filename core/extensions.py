@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
+from core import ratelimit_storage  # noqa: F401 (registers sweptmemory:// with limits)
 from core.models.base import Base
 
 db = SQLAlchemy(model_class=Base)

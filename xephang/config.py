@@ -136,7 +136,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
             },
         )
     cfg["RATELIMIT_ENABLED"] = cfg["RATE_LIMITS_ENABLED"]
-    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    # Without Redis, counters live in the process (core.ratelimit_storage: no timer threads).
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "sweptmemory://"
     # Redis down must not fail requests: count in memory until it returns.
     cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
     cfg["RATELIMIT_SWALLOW_ERRORS"] = True
