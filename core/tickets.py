@@ -25,8 +25,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     Row,
+    and_,
     case,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -560,27 +562,62 @@ def current_ticket(session: Session, counter: Counter) -> Ticket | None:
     ).first()
 
 
+# Literal, not bound: the partial indexes below (Ticket.__table_args__) serve a statement only
+# when its WHERE names their predicate, and a prepared statement's generic plan knows no values.
+_WAITING = literal_column(f"'{TicketStatus.WAITING.value}'")
+_NO_PRIORITY = literal_column(f"'{PriorityClass.NONE.value}'")
+
+
 def head_of_queue(counter_id: Any, centre_id: Any, day: Any, *, regular_turn: bool) -> Any:
     """The id of the ticket at the head of a counter's merged queue, locked (SKIP LOCKED on
-    PostgreSQL), as a scalar subquery; the arguments are values or bound parameters."""
+    PostgreSQL), as a scalar expression; the arguments are values or bound parameters.
+
+    The order is queue_policy.pick_next's: tickets transferred to this counter, then priority
+    tickets (unless it is a regular ticket's turn), then the earliest queue time, then the
+    counter's rank of the line, then the id. Rather than sorting every waiting ticket of the
+    centre on each call (bench/queue_head.py: 25 ms at 20,000 waiting), the head is looked for
+    in two steps: among the few tickets transferred here or priority (two partial indexes, a
+    small sort), else along the centre's queue in queue-time order, stopping at the first
+    ticket the counter may take. COALESCE runs the second step only when the first found
+    nothing, so a call reads a few index entries however long the queue.
+    """
     link = CounterService
-    order = [case((Ticket.target_counter_id == counter_id, 0), else_=1)]
-    if not regular_turn:
-        order.append(case((Ticket.priority != PriorityClass.NONE, 0), else_=1))
-    return (
-        select(Ticket.id)
-        .join(link, (link.service_id == Ticket.service_id) & (link.counter_id == counter_id))
-        .where(
-            Ticket.centre_id == centre_id,
-            Ticket.day == day,
-            Ticket.status == TicketStatus.WAITING,
-            or_(Ticket.target_counter_id.is_(None), Ticket.target_counter_id == counter_id),
+
+    def first(*conditions: Any, order: tuple[Any, ...] = ()) -> Any:
+        return (
+            select(Ticket.id)
+            .join(link, (link.service_id == Ticket.service_id) & (link.counter_id == counter_id))
+            .where(
+                Ticket.centre_id == centre_id,
+                Ticket.day == day,
+                Ticket.status == _WAITING,
+                *conditions,
+            )
+            .order_by(*order, Ticket.queue_time, link.rank, Ticket.id)
+            .limit(1)
+            .with_for_update(of=Ticket, skip_locked=True)
+            .scalar_subquery()
         )
-        .order_by(*order, Ticket.queue_time, link.rank, Ticket.id)
-        .limit(1)
-        .with_for_update(of=Ticket, skip_locked=True)
-        .scalar_subquery()
-    )
+
+    transferred_here = Ticket.target_counter_id == counter_id
+    if regular_turn:
+        # Transferred here, then anyone: priority tickets wait their turn in queue time.
+        few = first(transferred_here)
+    else:
+        # Transferred here, then priority tickets, in one small sorted set (two partial
+        # indexes), then anyone.
+        few = first(
+            or_(
+                transferred_here,
+                and_(Ticket.priority != _NO_PRIORITY, Ticket.target_counter_id.is_(None)),
+            ),
+            order=(
+                case((transferred_here, 0), else_=1),
+                case((Ticket.priority != _NO_PRIORITY, 0), else_=1),
+            ),
+        )
+    classes = [few, first(Ticket.target_counter_id.is_(None))]
+    return func.coalesce(*classes)
 
 
 def _claim_next(

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.errors import Conflict
@@ -62,6 +62,10 @@ class TicketSequence(Base):
     last_number: Mapped[int] = mapped_column(default=0)
 
 
+_WAITING_TRANSFERRED = "status = 'waiting' AND target_counter_id IS NOT NULL"
+_WAITING_PRIORITY = "status = 'waiting' AND priority <> 'none'"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -73,6 +77,23 @@ class Ticket(Base):
         Index("ix_tickets_finished", "service_id", "status", "finished_at"),
         # The ticket called to or served at a counter (every call, recall, open and close).
         Index("ix_tickets_counter", "counter_id", "status"),
+        # The head of a counter's queue (core.tickets.head_of_queue): the waiting tickets
+        # transferred to a counter and the waiting priority tickets are found without reading
+        # the rest of the queue.
+        Index(
+            "ix_tickets_waiting_transferred",
+            "target_counter_id",
+            "queue_time",
+            postgresql_where=text(_WAITING_TRANSFERRED),
+            sqlite_where=text(_WAITING_TRANSFERRED),
+        ),
+        Index(
+            "ix_tickets_waiting_priority",
+            "centre_id",
+            "queue_time",
+            postgresql_where=text(_WAITING_PRIORITY),
+            sqlite_where=text(_WAITING_PRIORITY),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
