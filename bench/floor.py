@@ -10,8 +10,10 @@ What it does, bounded and on loopback only:
    can — the issue rate and its latency;
 3. counters: C clients, each the officer of one counter, loop call-next → start over the
    queue the kiosks built — the call-next rate and its latency (start is not counted);
-4. audits the database: labels unique and gap-free per line and day, no ticket called twice
-   or by two counters, every issued ticket called once.
+4. under contention (--mixed, default 16 kiosks and 20 counters): both at once for the
+   duration, the counters calling again a moment later whenever the queue is empty;
+5. audits the database: labels unique and gap-free per line and day, no ticket called twice
+   or by two counters (after the mixed row some tickets still wait: counted, not a fault).
 
 Not a test: timings depend on the machine. `python bench/floor.py --kiosks 8 16 --counters 8 20`.
 """
@@ -52,6 +54,14 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kiosks", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--counters", type=int, nargs="+", default=[8, 20])
+    parser.add_argument(
+        "--mixed",
+        type=int,
+        nargs=2,
+        default=[16, 20],
+        metavar=("KIOSKS", "COUNTERS"),
+        help="last row: kiosks issuing while counters call, at once (0 0: skip)",
+    )
     parser.add_argument("--tickets", type=int, default=2000, help="tickets per kiosk row")
     parser.add_argument("--duration", type=float, default=20.0, help="cap per row, seconds")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
@@ -160,7 +170,9 @@ def build_floor(app, kiosks: int, counters: int) -> Floor:
 # --- counter clients: call-next, then start what was called -----------------------------
 
 
-def _officer(port: int, counter_id: int, token: str, start, duration: float, out) -> None:
+def _officer(
+    port: int, counter_id: int, token: str, start, duration: float, keep_going: bool, out
+) -> None:
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     conn.request("GET", "/health")
@@ -181,6 +193,9 @@ def _officer(port: int, counter_id: int, token: str, start, duration: float, out
             continue
         latencies.append((time.perf_counter() - t0) * 1000.0)
         statuses[response.status] += 1
+        if response.status == 204 and keep_going:
+            time.sleep(0.005)  # kiosks are still issuing: call again in a moment
+            continue
         if response.status != 200:
             break  # 204: nobody left waiting (anything else is counted and ends this client)
         public_id = json.loads(body)["ticket"]["public_id"]
@@ -190,11 +205,17 @@ def _officer(port: int, counter_id: int, token: str, start, duration: float, out
     conn.close()
 
 
-def run_officers(port: int, officers: list[tuple[int, str]], duration: float) -> LoadResult:
+def run_officers(
+    port: int, officers: list[tuple[int, str]], duration: float, *, keep_going: bool = False
+) -> LoadResult:
+    """Officers loop call-next → start until nobody waits (or, `keep_going`, until the end of
+    `duration`: kiosks are issuing meanwhile)."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(len(officers) + 1), ctx.Queue()
     procs = [
-        ctx.Process(target=_officer, args=(port, cid, tok, start, duration, out), daemon=True)
+        ctx.Process(
+            target=_officer, args=(port, cid, tok, start, duration, keep_going, out), daemon=True
+        )
         for cid, tok in officers
     ]
     for proc in procs:
@@ -283,6 +304,28 @@ def audit(url: str) -> FloorAudit:
 # --- the run ------------------------------------------------------------------------------
 
 
+def mixed_row(bare_port: int, port: int, floor: Floor, kiosks: int, counters: int, args) -> list:
+    """Kiosks issuing and counters calling at the same time, for `duration`, beside the bare
+    endpoint at as many clients."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = kiosks + counters
+    baseline = bare_rows(bare_port, clients, args.tickets, args.duration)
+    bare_rate = baseline[0][2].rate
+    many = args.tickets * 50  # the duration ends the row, not the count
+    run_kiosks(port, floor, 4, counters * 20, args.duration)  # a queue to start from
+    with ThreadPoolExecutor(2) as pool:
+        issuing = pool.submit(run_kiosks, port, floor, kiosks, many, args.duration)
+        calling = pool.submit(
+            run_officers, port, floor.officers[:counters], args.duration, keep_going=True
+        )
+        issued, called = issuing.result(), calling.result()
+    return [(label, n, res, bare_rate) for label, n, res in baseline] + [
+        (f"POST …/tickets (walk-in, beside {counters} counters)", kiosks, issued, bare_rate),
+        (f"POST …/call-next (beside {kiosks} kiosks)", counters, called, bare_rate),
+    ]
+
+
 def bare_rows(port: int, clients: int, count: int, duration: float) -> list[tuple]:
     rows = []
     body = json.dumps({"service": "A"}).encode()
@@ -296,7 +339,9 @@ def bare_rows(port: int, clients: int, count: int, duration: float) -> list[tupl
 def main() -> int:
     args = parse_args()
     settings = ServerSettings(args.worker_class, args.workers, args.threads)
-    kiosks, counters = max(args.kiosks), max(args.counters)
+    mixed_kiosks, mixed_counters = args.mixed
+    kiosks = max(*args.kiosks, mixed_kiosks)
+    counters = max(*args.counters, mixed_counters)
     rows: list[tuple[str, int, LoadResult, float]] = []
     with scratch_database(postgres_server_url()) as url:
         from bench import bare_app
@@ -326,6 +371,9 @@ def main() -> int:
                 if clients in args.counters:
                     res = run_officers(port, floor.officers[:clients], args.duration)
                     rows.append(("POST …/call-next", clients, res, bare_rate))
+            if mixed_kiosks and mixed_counters:
+                mixed = mixed_row(bare_port, port, floor, mixed_kiosks, mixed_counters, args)
+                rows += mixed
         result = audit(url)
     table = [
         [
@@ -346,7 +394,7 @@ def main() -> int:
         table,
     )
     for label, n, res, bare in rows:
-        if label.endswith("call-next") and res.elapsed:
+        if "call-next" in label and res.elapsed:
             # Every ticket called (200) was started by its officer before the next call.
             both = (res.count + res.statuses.get(200, 0)) / res.elapsed
             print(
@@ -358,6 +406,18 @@ def main() -> int:
         f"gaps: {result.gaps}; called twice: {result.called_twice}; called by two counters: "
         f"{result.two_counters}; still waiting: {result.waiting}"
     )
+    mixed = [(label, res) for label, _, res, _ in rows if "beside" in label]
+    if len(mixed) == 2:
+        (_, issued), (_, called) = mixed
+        bare = rows[-1][3]
+        # Every call answered 200 was followed by its start.
+        sent = (issued.count + called.count + called.statuses.get(200, 0)) / max(
+            issued.elapsed, called.elapsed
+        )
+        print(
+            f"kiosks and counters at once: {sent:,.0f} req/s in all, walk-ins, calls and "
+            f"starts ({sent / bare:.2f}× bare at {issued.clients + called.clients} clients)"
+        )
     bad = result.duplicate_labels + result.gaps + result.called_twice + result.two_counters
     print("→ OK" if bad == 0 else "→ FLOOR INVARIANT BROKEN")
     return 1 if bad else 0
