@@ -361,9 +361,47 @@ def test_a_walk_in_stores_the_wait_it_announced(client, session, floor, now):
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_officer_starts_at_their_counter_in_one_statement(client, session, floor):
+    walk_in(client, floor, {"service": "A"})
+    walk_in(client, floor, {"service": "A"})
+    other = staff_token(make_staff(floor.centre, "other", full_name="Lê Văn Khác"))
+    session.commit()
+    assert post(client, f"/counters/{floor.c1.id}/open", floor.officer).status_code == 200
+    assert post(client, f"/counters/{floor.c2.id}/open", other).status_code == 200
+    first = post(client, f"/counters/{floor.c1.id}/call-next", floor.officer).get_json()["ticket"]
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        started = post(client, f"/tickets/{first['public_id']}/start", floor.officer)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert started.status_code == 200
+    assert len(statements) == 1 and statements[0].lstrip().startswith("WITH started AS")
+    body = started.get_json()["ticket"]
+    assert (body["status"], body["label"], body["counter"]) == ("serving", "A001", 1)
+    # Not at one's own counter, or not called: refused as before, nothing written.
+    second = post(client, f"/counters/{floor.c2.id}/call-next", other).get_json()["ticket"]
+    refused = post(client, f"/tickets/{second['public_id']}/start", floor.officer)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "counter_not_yours"
+    again = post(client, f"/tickets/{first['public_id']}/start", floor.officer)
+    assert again.status_code == 409 and again.get_json()["code"] == "ticket_wrong_state"
+    session.expire_all()
+    kinds = session.scalars(select(TicketEvent.kind).order_by(TicketEvent.id)).all()
+    assert kinds == ["issued", "issued", "called", "started", "called"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_ticket_changed_between_read_and_start_is_refused_not_overwritten(
     client, session, floor, monkeypatch
 ):
+    # The centre's manager starts it (not the counter's holder): the checked path, which
+    # reads the ticket first and then changes it only if it is still called.
+    manager = staff_token(make_staff(floor.centre, "manager", role="manager"))
+    session.commit()
     walk_in(client, floor, {"service": "A"})
     assert post(client, f"/counters/{floor.c1.id}/open", floor.officer).status_code == 200
     called = post(client, f"/counters/{floor.c1.id}/call-next", floor.officer).get_json()
@@ -384,7 +422,7 @@ def test_a_ticket_changed_between_read_and_start_is_refused_not_overwritten(
         return row
 
     monkeypatch.setattr(floor_fast, "_ticket_for_action", read_then_someone_else_acts)
-    response = post(client, f"/tickets/{called['ticket']['public_id']}/start", floor.officer)
+    response = post(client, f"/tickets/{called['ticket']['public_id']}/start", manager)
     assert response.status_code == 409
     assert response.get_json()["code"] == "ticket_wrong_state"
     session.expire_all()
