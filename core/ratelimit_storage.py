@@ -25,9 +25,8 @@ SCHEME = "sweptmemory"
 class SweptMemoryStorage(MemoryStorage):
     """MemoryStorage whose sweep of expired keys runs inline every SWEEP_SECONDS."""
 
-    STORAGE_SCHEME: ClassVar[list[str]] = [
-        SCHEME
-    ]  # registers `sweptmemory://` with limits' storage registry
+    # Registers `sweptmemory://` with limits' storage registry (on import).
+    STORAGE_SCHEME: ClassVar[list[str]] = [SCHEME]
     SWEEP_SECONDS = 10.0
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any):
