@@ -17,7 +17,7 @@ from flask import Response, g
 from sqlalchemy.orm import Session
 
 from core import counters, floor_fast, tickets
-from core.api_common import ApiBlueprint, Problem, json_response, secured
+from core.api_common import ApiBlueprint, Problem, json_response, secured, without_rate_limits
 from core.auth import STAFF_ROLES, require
 from core.db import transaction
 from core.directory import get_centre
@@ -36,6 +36,7 @@ blp = ApiBlueprint(
     description="Counters: calling and serving tickets",
 )
 staff_only = require(roles=STAFF_ROLES)
+without_rate_limits(blp)  # staff calls only (token or signed-in session)
 # Ids are 32-bit integers in the database: a larger one can only be unknown.
 _MAX_ID = 2**31 - 1
 _PRIVATE = {"Cache-Control": "private, no-store"}

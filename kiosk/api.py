@@ -19,6 +19,7 @@ from core.api_common import (
     json_object,
     json_response,
     secured,
+    without_rate_limits,
 )
 from core.auth import require
 from core.db import transaction
@@ -37,6 +38,7 @@ blp = ApiBlueprint(
     "kiosk_api", __name__, url_prefix="/api/v1", description="Kiosk: check-in and walk-in tickets"
 )
 kiosk_only = require(devices=(DeviceKind.KIOSK,))
+without_rate_limits(blp)  # device-token calls only
 _NO_STORE = {"Cache-Control": "no-store"}
 
 

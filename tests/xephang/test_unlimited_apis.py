@@ -1,0 +1,58 @@
+"""The kiosk and counter APIs carry no rate limits and say so to Flask-Limiter up front
+(core.api_common.without_rate_limits): their requests skip its work; the limited APIs keep
+their limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.extensions import limiter
+from tests.factories import make_centre, make_device, make_service, make_staff, staff_token
+
+
+@pytest.fixture
+def app_config(now) -> dict:
+    return {
+        "CLOCK": lambda: now,  # a Monday morning: the centre is open
+        "RATE_LIMITS_ENABLED": True,
+        "RATE_LIMIT_DEFAULT": "3 per minute",
+    }
+
+
+@pytest.fixture
+def floor(session):
+    centre = make_centre()
+    make_service(centre, "A", counters=1)
+    _device, kiosk = make_device(centre)
+    officer = staff_token(make_staff(centre, "officer"))
+    session.commit()
+    return centre.code, centre.counters[0].id, kiosk, officer
+
+
+def test_kiosk_and_counter_calls_skip_the_limiter(client, floor, monkeypatch):
+    code, counter_id, kiosk, officer = floor
+    resolved: list[str | None] = []
+    original = limiter.limit_manager.resolve_limits
+
+    def spy(app, endpoint, *args, **kwargs):
+        resolved.append(endpoint)
+        return original(app, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", spy)
+    kiosk_auth = {"Authorization": f"Bearer {kiosk}"}
+    officer_auth = {"Authorization": f"Bearer {officer}"}
+    for _ in range(5):  # more than RATE_LIMIT_DEFAULT allows a limited API
+        walk_in = client.post(
+            f"/api/v1/centres/{code}/tickets", json={"service": "A"}, headers=kiosk_auth
+        )
+        assert walk_in.status_code == 201
+    assert (
+        client.post(f"/api/v1/counters/{counter_id}/open", headers=officer_auth).status_code == 200
+    )
+    called = client.post(f"/api/v1/counters/{counter_id}/call-next", headers=officer_auth)
+    assert called.status_code == 200
+    assert resolved == []
+    # A limited API still counts, through the same limiter.
+    answers = [client.get("/api/v1/procedures").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert resolved and all(endpoint and "kiosk" not in endpoint for endpoint in resolved)
