@@ -406,10 +406,9 @@ def main() -> int:
         f"gaps: {result.gaps}; called twice: {result.called_twice}; called by two counters: "
         f"{result.two_counters}; still waiting: {result.waiting}"
     )
-    mixed = [(label, res) for label, _, res, _ in rows if "beside" in label]
+    mixed = [(res, bare) for label, _, res, bare in rows if "beside" in label]
     if len(mixed) == 2:
-        (_, issued), (_, called) = mixed
-        bare = rows[-1][3]
+        (issued, bare), (called, _) = mixed
         # Every call answered 200 was followed by its start.
         sent = (issued.count + called.count + called.statuses.get(200, 0)) / max(
             issued.elapsed, called.elapsed

@@ -669,6 +669,22 @@ def _ticket_view_statement() -> Any:
 _TICKET_FOR_ACTION = _ticket_view_statement()
 
 
+def _started_audit(started: Any, now: Any, staff_id: Any) -> Any:
+    """The "started" audit row of the ticket `started` (a CTE with its id and counter_id)."""
+    ev = _events_t
+    return insert(ev).from_select(
+        ["ticket_id", "kind", "at", "staff_id", "counter_id", "data"],
+        select(
+            started.c.id,
+            literal("started"),
+            now,
+            staff_id,
+            started.c.counter_id,
+            bindparam("p_data", type_=ev.c.data.type),
+        ),
+    )
+
+
 def _start_statement() -> Any:
     t, ev = _tickets_t, _events_t
     now = bindparam("p_now", type_=t.c.started_at.type)
@@ -679,21 +695,8 @@ def _start_statement() -> Any:
         .returning(t.c.id, t.c.counter_id)
         .cte("started")
     )
-    return (
-        insert(ev)
-        .from_select(
-            ["ticket_id", "kind", "at", "staff_id", "counter_id", "data"],
-            select(
-                started.c.id,
-                literal("started"),
-                now,
-                bindparam("p_staff", type_=ev.c.staff_id.type),
-                started.c.counter_id,
-                bindparam("p_data", type_=ev.c.data.type),
-            ),
-        )
-        .returning(ev.c.id)
-    )
+    staff_id = bindparam("p_staff", type_=ev.c.staff_id.type)
+    return _started_audit(started, now, staff_id).returning(ev.c.id)
 
 
 _START = _start_statement()
@@ -725,17 +728,7 @@ def _start_at_own_counter_statement() -> Any:
         .returning(*(t.c[name] for name in _CLAIMED_COLUMNS))
         .cte("started")
     )
-    audit = (
-        insert(ev)
-        .from_select(
-            ["ticket_id", "kind", "at", "staff_id", "counter_id", "data"],
-            select(
-                started.c.id, literal("started"), now, staff_id, started.c.counter_id,
-                bindparam("p_data", type_=ev.c.data.type),
-            ),
-        )
-        .cte("audit")
-    )  # fmt: skip
+    audit = _started_audit(started, now, staff_id).cte("audit")
     return select(*_view_columns(started)).select_from(_view_source(started)).add_cte(audit)
 
 

@@ -616,8 +616,7 @@ def head_of_queue(counter_id: Any, centre_id: Any, day: Any, *, regular_turn: bo
                 case((Ticket.priority != _NO_PRIORITY, 0), else_=1),
             ),
         )
-    classes = [few, first(Ticket.target_counter_id.is_(None))]
-    return func.coalesce(*classes)
+    return func.coalesce(few, first(Ticket.target_counter_id.is_(None)))
 
 
 def _claim_next(
