@@ -77,19 +77,21 @@ class ApiBlueprint(Blueprint):
         self.record_once(_document_bearer)
 
 
-def without_rate_limits(blueprint: Blueprint) -> None:
+def without_rate_limits(blueprint: Blueprint, *, except_views: tuple[str, ...] = ()) -> None:
     """Tell Flask-Limiter up front that no rate limit applies to `blueprint`'s endpoints.
 
     For APIs called only by authenticated devices and staff (kiosks, counters), which carry no
     limits: Flask-Limiter otherwise resolves the empty set of limits on every request, about
-    5% of a call-next or a start (bench/profile_hot.py). A limit later added to one of these
-    endpoints would be ignored: remove this call first.
+    5% of a call-next or a start (bench/profile_hot.py). `except_views` names the view
+    functions of the blueprint that do carry a limit; a limit added to any other endpoint
+    would be ignored.
     """
     name = blueprint.name
+    limited = frozenset(f"{name}.{view}" for view in except_views)
 
     @limiter.request_filter
     def _unlimited() -> bool:
-        return request.blueprint == name
+        return request.blueprint == name and request.endpoint not in limited
 
 
 def _csrf_for_cookie_sessions() -> None:

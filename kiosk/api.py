@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g
+from flask import Response, current_app, g, request
 
 from core import floor_fast, kiosk_lookup
 from core.api_common import (
@@ -21,11 +21,12 @@ from core.api_common import (
     secured,
     without_rate_limits,
 )
-from core.auth import require
+from core.auth import bearer_token, require
 from core.db import transaction
 from core.directory import get_centre
 from core.errors import NotFound
-from core.extensions import db
+from core.extensions import db, limiter
+from core.identity import token_hash
 from core.messages import message
 from core.models import Centre, DeviceKind
 from core.presenters import issued_ticket_public, ticket_public
@@ -38,7 +39,9 @@ blp = ApiBlueprint(
     "kiosk_api", __name__, url_prefix="/api/v1", description="Kiosk: check-in and walk-in tickets"
 )
 kiosk_only = require(devices=(DeviceKind.KIOSK,))
-without_rate_limits(blp)  # device-token calls only
+# Device-token calls only, unlimited but for check-in by booking code and phone digits: the
+# one thing worth guessing at a kiosk, limited per kiosk as on the kiosk's own pages.
+without_rate_limits(blp, except_views=("check_in",))
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -49,6 +52,17 @@ def kiosk_centre(code: str) -> Centre:
         raise NotFound("centre_not_found", field="code")
     g.actor.require_centre(centre.id)
     return centre
+
+
+def _per_kiosk_token() -> str:
+    """Rate-limit key: the kiosk's token (hashed), so one busy kiosk never throttles another."""
+    token = bearer_token()
+    return f"kiosk-api:{token_hash(token)[:24]}" if token else (request.remote_addr or "-")
+
+
+_guessing_limit = limiter.limit(
+    lambda: current_app.config["RATE_LIMIT_KIOSK_CHECKIN"], key_func=_per_kiosk_token
+)
 
 
 def _not_found_at_kiosk(field: str | None) -> Response:
@@ -63,6 +77,7 @@ def _not_found_at_kiosk(field: str | None) -> Response:
 
 @blp.route("/centres/<code>/check-ins", methods=["POST"])
 @kiosk_only
+@_guessing_limit
 @blp.arguments(s.CheckInBody)
 @blp.response(201, TicketPublic, description="Checked in: a new queue ticket")
 @blp.alt_response(200, schema=TicketPublic, description="Checked in before: the same ticket")
@@ -79,6 +94,7 @@ def _not_found_at_kiosk(field: str | None) -> Response:
     "appointment_cancelled, appointment_not_active, centre_closed_now",
 )
 @blp.alt_response(422, schema=Problem, description="invalid_qr (forged or garbled), bad fields")
+@blp.alt_response(429, schema=Problem, description="Too many check-ins from this kiosk")
 @blp.doc(**secured())
 def check_in(body: dict[str, Any], code: str):
     """Check in an appointment by its QR code or by booking code + last 4 phone digits.

@@ -72,7 +72,7 @@ MEANINGS = {
     "KIOSK_AUTO_PRINT": "A kiosk opens the print dialog for each new ticket (80 mm thermal "
     "printer); `0` only shows the ticket.",
     "RATE_LIMIT_KIOSK_CHECKIN": "Limit per kiosk on check-ins by booking code and phone digits "
-    "(the one thing worth guessing at a kiosk).",
+    "(the one thing worth guessing at a kiosk), on its pages and through the kiosk API.",
     "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts.",
     "BALANCING_TARGET_LEVEL": "Service-level target of balancing: this share of citizens "
     "called within `BALANCING_TARGET_MINUTES` (0.8 = 80%); Erlang C sizes each centre's "
