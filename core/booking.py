@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Row,
@@ -157,30 +158,42 @@ _CLOSED = exists().where(
     _closures.c.day == _slots.c.day,
     or_(_closures.c.centre_id == _slots.c.centre_id, _closures.c.centre_id.is_(None)),
 )
-_MINE_ACTIVE = and_(
-    _appts.c.citizen_hash == bindparam("citizen_hash"),
-    _appts.c.status == AppointmentStatus.BOOKED.value,
-    _appts.c.ends_at > bindparam("now", type_=UTCDateTime()),
-    _appts.c.id != bindparam("ignore_id"),
-)
-_ACTIVE_COUNT = select(func.count()).where(_MINE_ACTIVE).scalar_subquery()
-_other_slot = _slots.alias("other_slot")
-# The citizen's appointments for the same procedure on the requested slot's local day.
-_SAME_DAY_COUNT = (
-    select(func.count())
-    .select_from(_appts.join(_other_slot, _other_slot.c.id == _appts.c.slot_id))
-    .where(
-        _MINE_ACTIVE,
-        _appts.c.procedure_id == bindparam("procedure_id"),
-        _other_slot.c.day == _slots.c.day,
+
+
+def _citizen_counts(citizen: Any, now: Any, procedure: Any, slot_day: Any, ignore: Any) -> tuple:
+    """The citizen's active appointments, those for the procedure on `slot_day`, and their
+    suspension, as scalar subqueries over the given parameters."""
+    mine_active = and_(
+        _appts.c.citizen_hash == citizen,
+        _appts.c.status == AppointmentStatus.BOOKED.value,
+        _appts.c.ends_at > now,
+        _appts.c.id != ignore,
     )
-    .scalar_subquery()
+    other_slot = _slots.alias("other_slot")
+    active = select(func.count()).where(mine_active).scalar_subquery()
+    same_day = (
+        select(func.count())
+        .select_from(_appts.join(other_slot, other_slot.c.id == _appts.c.slot_id))
+        .where(mine_active, _appts.c.procedure_id == procedure, other_slot.c.day == slot_day)
+        .scalar_subquery()
+    )
+    suspended_until = (
+        select(_standings.c.suspended_until)
+        .where(_standings.c.citizen_hash == citizen)
+        .scalar_subquery()
+    )
+    return active, same_day, suspended_until
+
+
+# The citizen's appointments and standing, counted for the requested slot's local day.
+_ACTIVE_COUNT, _SAME_DAY_COUNT, _SUSPENDED_UNTIL = _citizen_counts(
+    bindparam("citizen_hash"),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("procedure_id"),
+    _slots.c.day,
+    bindparam("ignore_id"),
 )
-_SUSPENDED_UNTIL = (
-    select(_standings.c.suspended_until)
-    .where(_standings.c.citizen_hash == bindparam("citizen_hash"))
-    .scalar_subquery()
-)
+
 _SLOT_ROW = (
     select(
         _slots.c.id,
@@ -211,6 +224,12 @@ _SLOT_ROW = (
     )
     .where(_slots.c.id == bindparam("slot_id"))
 )
+# PostgreSQL: the same row, taking the citizen's lock in the same round trip. Its standing is
+# read with a snapshot taken before the lock was granted, so it may miss a booking of the same
+# citizen committed meanwhile: the write (_BOOK_WITHIN_LIMITS) checks the limits again.
+_SLOT_ROW_LOCKING = _SLOT_ROW.add_columns(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("citizen_hash"), 7)).label("locked")
+)
 _TAKE_SEAT = (
     update(_slots)
     .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity)
@@ -228,21 +247,40 @@ _APPOINTMENT_VALUES = (
     "idempotency_key", "locale", "consent_at", "created_at",
 )  # fmt: skip
 # PostgreSQL: take the seat and insert the appointment in one statement (a data-modifying
-# CTE), one round trip fewer on the hot path. No row back means the slot was full.
+# CTE), one round trip fewer on the hot path. The seat is taken only while the citizen's
+# limits hold, counted with this statement's snapshot: taken after the citizen's lock was
+# granted, it sees every booking of theirs. No row back: the slot was full or a limit reached.
+
+
+def _limits_hold() -> Any:
+    # Parameters named apart from the columns: an INSERT takes parameters named like its
+    # columns as its VALUES.
+    active, same_day, suspended_until = _citizen_counts(
+        bindparam("l_citizen", type_=_appts.c.citizen_hash.type),
+        bindparam("l_now", type_=UTCDateTime()),
+        bindparam("l_procedure", type_=_appts.c.procedure_id.type),
+        _slots.c.day,
+        -1,
+    )
+    return and_(
+        active < bindparam("l_max_active"),
+        same_day < bindparam("l_max_day"),
+        or_(suspended_until.is_(None), suspended_until <= bindparam("l_now")),
+    )
+
+
 _SEAT = (
     update(_slots)
-    .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity)
+    .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity, _limits_hold())
     .values(booked=_slots.c.booked + 1)
     .returning(_slots.c.id)
     .cte("seat")
 )
-_BOOK_IN_ONE = (
+_BOOK_WITHIN_LIMITS = (
     insert(_appts)
     .from_select(
         [_appts.c[name] for name in _APPOINTMENT_VALUES],
         select(
-            # Named apart from the columns: parameters named like an INSERT's columns would be
-            # taken as its VALUES.
             *(bindparam(f"v_{name}", type_=_appts.c[name].type) for name in _APPOINTMENT_VALUES)
         ).select_from(_SEAT),
     )
@@ -262,13 +300,18 @@ def _slot_row(
     now: datetime,
     *,
     ignore_appointment: int | None = None,
+    lock_citizen: bool = False,
 ) -> Row:
     """The slot with its centre and service, whether its service takes `proc`, whether the
-    day is closed, and the citizen's standing against the limits — in one round trip."""
+    day is closed, and the citizen's standing against the limits — in one round trip.
+
+    `lock_citizen` also takes the citizen's lock on PostgreSQL (_SLOT_ROW_LOCKING: the
+    standing may then be stale, and the write checks the limits again)."""
+    locking = lock_citizen and session.get_bind().dialect.name == "postgresql"
     row = (
         session.connection()
         .execute(
-            _SLOT_ROW,
+            _SLOT_ROW_LOCKING if locking else _SLOT_ROW,
             {
                 "slot_id": slot_id,
                 "field_id": proc.field_id,
@@ -324,12 +367,26 @@ def _check_limits(row: Row, now: datetime, rules: BookingRules) -> None:
         raise LimitExceeded("one_per_procedure_day", limit=rules.max_per_procedure_day)
 
 
-def _take_seat_and_insert(session: Session, slot_id: int, values: dict) -> int | None:
-    """The new appointment's id, or None when the slot had no free seat (nothing written)."""
+def _take_seat_and_insert(
+    session: Session, slot_id: int, values: dict, proc: ProcedureEntry, rules: BookingRules
+) -> int | None:
+    """The new appointment's id, or None when the slot had no free seat or, on PostgreSQL,
+    the citizen's limits no longer hold (nothing written)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         params = {f"v_{name}": value for name, value in values.items()}
-        return connection.execute(_BOOK_IN_ONE, {"sid": slot_id, **params}).scalar_one_or_none()
+        limits = {
+            "l_citizen": values["citizen_hash"],
+            "l_now": values["created_at"],
+            "l_procedure": proc.id,
+            "l_max_active": rules.max_active,
+            "l_max_day": rules.max_per_procedure_day,
+        }
+        return connection.execute(
+            _BOOK_WITHIN_LIMITS, {"sid": slot_id, **limits, **params}
+        ).scalar_one_or_none()
+    # SQLite: this write transaction holds the database's single write lock, so the standing
+    # read before is still current.
     if not _take_seat(session, slot_id):
         return None
     return connection.execute(_INSERT_APPOINTMENT, values).scalar_one()
@@ -371,12 +428,13 @@ def book(
     A repeated `idempotency_key` from the same citizen returns the first booking unchanged.
     """
     proc = _procedure(session, procedure_code)
-    _lock_citizen(session, applicant.citizen_id_hash)
+    # The slot, the citizen's standing and the citizen's lock: from here on no other booking
+    # of theirs can commit before this transaction ends.
+    row = _slot_row(session, slot_id, proc, applicant.citizen_id_hash, now, lock_citizen=True)
     if idempotency_key and (
         earlier := _replay(session, idempotency_key, applicant.citizen_id_hash, secret)
     ):
         return earlier
-    row = _slot_row(session, slot_id, proc, applicant.citizen_id_hash, now)
     _check_slot(row, now, rules)
     _check_limits(row, now, rules)
     code = tokens.booking_code()
@@ -402,8 +460,12 @@ def book(
         "consent_at": now,
         "created_at": now,
     }
-    appointment_id = _take_seat_and_insert(session, slot_id, values)
+    appointment_id = _take_seat_and_insert(session, slot_id, values, proc, rules)
     if appointment_id is None:
+        # Full, or (PostgreSQL) a booking of the same citizen committed while this one waited
+        # for their lock: their standing, read again now, says which.
+        current = _slot_row(session, slot_id, proc, applicant.citizen_id_hash, now)
+        _check_limits(current, now, rules)
         raise Conflict("slot_full", field="slot_id", slot_id=slot_id)
     where = BookedSlot(
         row.centre_code,

@@ -300,3 +300,101 @@ def test_sixty_clients_through_the_api_get_201_or_409_and_never_overbook(app, se
     state = assert_consistent(session)
     assert [state[i][1] for i in ids] == list(capacities)
     assert session.scalar(select(func.count()).select_from(Appointment)) == total
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_booking_that_waited_for_the_citizens_lock_sees_their_earlier_booking(
+    app, session, now, place, monkeypatch
+):
+    """PostgreSQL: the citizen's lock is taken by the statement that reads their standing, so
+    a booking that waited for the lock read a standing from before it (here: no booking for
+    the procedure that day). The write counts again, with a snapshot taken after the lock,
+    and refuses; the standing read again says which limit."""
+    proc, service = place
+    first_slot = make_slot(service, now + timedelta(hours=2), capacity=5)
+    second_slot = make_slot(service, now + timedelta(hours=3), capacity=5)
+    session.commit()
+    person = applicant(11, now)
+    seen: list[tuple[str, int]] = []
+    check = booking._check_limits
+
+    def spy(row, when, rules):
+        seen.append((threading.current_thread().name, row.same_day_count))
+        return check(row, when, rules)
+
+    monkeypatch.setattr(booking, "_check_limits", spy)
+    holding, waiting = threading.Event(), threading.Event()
+    result: list[object] = []
+
+    def first() -> None:
+        with app.app_context():
+            try:
+                with transaction() as s:
+                    book_action(first_slot.id, proc.code, person, now)(s)
+                    holding.set()
+                    assert waiting.wait(timeout=30)  # commit only once the second one waits
+            finally:
+                db.session.remove()
+
+    def second() -> None:
+        with app.app_context():
+            try:
+                assert holding.wait(timeout=30)
+                with transaction() as s:
+                    result.append(book_action(second_slot.id, proc.code, person, now)(s))
+            except Exception as exc:
+                result.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=first, name="first"),
+        threading.Thread(target=second, name="second"),
+    ]
+    for t in threads:
+        t.start()
+    engine = db.engine
+    for _ in range(300):  # the second booking blocked on the citizen's advisory lock
+        with engine.connect() as conn:
+            blocked = conn.scalar(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+        if blocked:
+            break
+        threading.Event().wait(0.05)
+    assert blocked, "the second booking never waited for the citizen's lock"
+    waiting.set()
+    for t in threads:
+        t.join(timeout=30)
+
+    [outcome] = result
+    assert isinstance(outcome, DomainError) and outcome.code == "one_per_procedure_day"
+    # Its first read could not see the first booking; the second read did.
+    assert [count for name, count in seen if name == "second"] == [0, 1]
+    state = assert_consistent(session)
+    assert (state[first_slot.id][1], state[second_slot.id][1]) == (1, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_booking_takes_two_statements_on_postgresql(app, session, now, place):
+    """The read takes the citizen's lock; the write re-checks the limits and takes the seat."""
+    proc, service = place
+    slot = make_slot(service, now + timedelta(hours=2), capacity=2)
+    session.commit()
+    book_here = book_action(slot.id, proc.code, applicant(21, now), now)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with transaction() as s:
+            booked = book_here(s)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert booked.code and not booked.replayed
+    assert len(statements) == 2
+    assert "pg_advisory_xact_lock" in statements[0]
+    assert statements[1].lstrip().startswith("WITH seat AS")
+    assert sum(booked for _cap, booked, _held in assert_consistent(session).values()) == 1
