@@ -650,22 +650,33 @@ def centre_stats_body(
     }
 
 
-def _csv_text(value: Any) -> Any:
-    """A cell as text a spreadsheet will not run as a formula; None as empty."""
+def _csv_text(value: Any, decimal: str = ".") -> Any:
+    """A cell as text a spreadsheet will not run as a formula; None as empty; a float with
+    `decimal` as its decimal mark."""
     if value is None:
         return ""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
+    if isinstance(value, float) and decimal != ".":
+        return repr(value).replace(".", decimal)
     return value
 
 
 def centre_stats_csv(
-    session: Session, centre: Centre, first: date, last: date, *, now: datetime
+    session: Session,
+    centre: Centre,
+    first: date,
+    last: date,
+    *,
+    now: datetime,
+    excel: bool = False,
 ) -> str:
     """One row per day × line × source × hour (`field` empty), then per day one row per
     field (`field` filled: its name, or "not known"; line, source and hour empty). UTF-8 with
     a byte-order mark (so that Excel reads the Vietnamese names right). Figures only: no
-    names of people, no citizen data."""
+    names of people, no citizen data. `excel`: semicolons between cells and decimal commas,
+    as Excel expects under Vietnamese regional settings (a comma-separated file opens there
+    as one column)."""
     cells, _live = range_cells(session, centre, first, last, now=now)
     finest = _level(cells, service=True, source=True, hour=True)
     lines = {sid: (prefix, name) for sid, prefix, name in _lines(session, centre, set())}
@@ -680,7 +691,8 @@ def centre_stats_csv(
     unknown = _("Chưa rõ lĩnh vực")
     per_field.sort(key=lambda c: (c["day"], c["field_id"] is None, names.get(c["field_id"], "")))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n")
+    decimal = "," if excel else "."
     writer.writerow(CSV_COLUMNS)
     rows = [(c, *lines[c["service_id"]], c["source"], c["hour"], None) for c in finest]
     rows += [(c, None, None, None, None, names.get(c["field_id"], unknown)) for c in per_field]
@@ -688,7 +700,7 @@ def centre_stats_csv(
     for c, prefix, name, source, hour, field_name in rows:
         head = (c["day"].isoformat(), centre.code, prefix, name, source, hour, field_name)
         figures = (c[column] for column in CSV_COLUMNS[7:])
-        writer.writerow([_csv_text(v) for v in (*head, *figures)])
+        writer.writerow([_csv_text(v, decimal) for v in (*head, *figures)])
     return "\ufeff" + out.getvalue()
 
 
@@ -715,12 +727,13 @@ def get_one_centre_stats(args: dict[str, Any], code: str):
 
 @blp.route("/stats/centres/<code>.csv")
 @managers
-@blp.arguments(s.RangeQuery, location="query")
+@blp.arguments(s.CsvRangeQuery, location="query")
 @blp.response(
     200,
     content_type="text/csv",
     description="One row per day × line × source × hour, then per day one row per field "
-    "(`field` column; line, source and hour empty), UTF-8 with BOM, as an attachment.",
+    "(`field` column; line, source and hour empty), UTF-8 with BOM, as an attachment; "
+    "`excel=true` for semicolons and decimal commas.",
 )
 @_documented(
     "Not a manager, operator or admin, or a manager of another centre",
@@ -731,8 +744,10 @@ def get_one_centre_stats_csv(args: dict[str, Any], code: str):
     now = clock()
     centre = centre_in_scope(db.session, code)
     first, last = stats_range(args, now)
-    body = centre_stats_csv(db.session, centre, first, last, now=now)
-    name = f"xephang-{centre.code}-{first.isoformat()}-{last.isoformat()}.csv"
+    excel = bool(args.get("excel"))
+    body = centre_stats_csv(db.session, centre, first, last, now=now, excel=excel)
+    suffix = "-excel" if excel else ""
+    name = f"xephang-{centre.code}-{first.isoformat()}-{last.isoformat()}{suffix}.csv"
     return Response(
         body.encode("utf-8"),
         mimetype="text/csv",

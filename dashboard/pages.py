@@ -211,4 +211,10 @@ def centre(code: str):
             code=place.code,
             **{"from": first.isoformat(), "to": last.isoformat()},
         ),
+        excel_csv_url=url_for(
+            "dashboard_api.get_one_centre_stats_csv",
+            code=place.code,
+            excel="true",
+            **{"from": first.isoformat(), "to": last.isoformat()},
+        ),
     ), (422 if error else 200)

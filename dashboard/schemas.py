@@ -174,6 +174,17 @@ class RangeQuery(InputSchema):
     )
 
 
+class CsvRangeQuery(RangeQuery):
+    excel = fields.Boolean(
+        load_default=False,
+        error_messages=codes(invalid="invalid"),
+        metadata={
+            "description": "`true`: cells separated by semicolons and decimals written with "
+            "a comma, as Excel reads CSV files under Vietnamese regional settings."
+        },
+    )
+
+
 class RangeFigures(Figures):
     waits = fields.Integer(metadata={"description": "Tickets called, over which waits are taken."})
     estimates = fields.Integer(metadata={"description": "Tickets given a wait range."})

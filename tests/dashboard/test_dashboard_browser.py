@@ -190,6 +190,11 @@ def test_overview_on_a_phone(browser, live, shots):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     accessible(page)
     page.screenshot(path=shots / "dashboard-overview-phone.png", full_page=True)
+    # A centre's statistics fit the phone too: the range form and both downloads wrap.
+    page.goto(f"{live.url}/dashboard/centres/26743")
+    expect(page.get_by_role("link", name="Tải CSV cho Excel")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=shots / "dashboard-centre-stats-phone.png", full_page=False)
     context.close()
 
 

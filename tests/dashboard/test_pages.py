@@ -419,6 +419,32 @@ def test_csv_export(client, session, now, city):
     assert again.get_data() == raw
 
 
+def test_csv_export_for_excel_under_vietnamese_settings(client, city):
+    """`excel=true`: the same rows with semicolons between cells and decimal commas."""
+    path = f"/stats/centres/90010.csv?from={DAY}&to={NEXT}"
+    plain = get(client, path, city.tokens["manager"]).get_data().decode("utf-8-sig")
+    answer = get(client, f"{path}&excel=true", city.tokens["manager"])
+    assert answer.status_code == 200
+    assert answer.headers["Content-Disposition"] == (
+        'attachment; filename="xephang-90010-2026-11-30-2026-12-01-excel.csv"'
+    )
+    raw = answer.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    expected = list(csv.reader(io.StringIO(plain)))
+    assert len(rows) == len(expected) and rows[0] == expected[0]
+    for got, want in zip(rows[1:], expected[1:], strict=True):
+        assert got == [cell.replace(".", ",") if _decimal(cell) else cell for cell in want]
+    assert rows[1][expected[0].index("wait_p50")] == "6,0"
+    assert rows[1][0] == "2026-11-30"  # dates keep their dashes
+    bad = get(client, f"{path}&excel=maybe", city.tokens["manager"])
+    assert_problem(bad, 422, "invalid")
+
+
+def _decimal(cell: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+\.\d+", cell))
+
+
 @pytest.fixture
 def fields(session, city):
     """More Monday tickets at R, on a line C taking two fields: a walk-in at 11:00 with no
@@ -503,6 +529,8 @@ def test_centre_page_shows_the_figures_and_the_load(client, city):
     # Monday's row: 4 issued, 2 served, 1 no-show, p50 10, p90 18, service 11, 50 % in range.
     assert "T2 30/11" in page and "50%" in page
     assert "/api/v1/stats/centres/90010.csv?from=2026-11-30&amp;to=2026-11-30" in page
+    assert "90010.csv?excel=true&amp;from=2026-11-30&amp;to=2026-11-30" in page
+    assert "Tải CSV cho Excel" in page
     assert "chart.js/dist/chart.umd.js" in page
     # Today and six days on: Monday 7 to Friday 11 open, the weekend closed.
     assert page.count('class="outlook__day cell--closed"') == 2
