@@ -198,43 +198,39 @@ class Scene:
 
 def build_scene(app) -> Scene:
     """The bench floor's always-open centre, plus a procedure and roomy future slots."""
-    from bench.floor import seat_centre
+    from bench.floor import build_floor
+
+    floor = build_floor(app, 2, COUNTERS)
+    slot_ids, procedure = add_bookable_slots(app, floor.centre_code, SLOTS)
+    return Scene(floor.centre_code, floor.kiosk_tokens, floor.officers, slot_ids, procedure)
+
+
+def add_bookable_slots(app, centre_code: str, count: int) -> tuple[list[int], str]:
+    """A procedure of the centre's field and `count` half-hour slots from tomorrow, each with
+    room for any bench: (slot ids, procedure code)."""
     from core.catalogue import index
     from core.extensions import db
-    from core.models import Centre, Field, Procedure, ProcedureLevel, Slot
+    from core.models import Centre, Procedure, ProcedureLevel, Slot
     from core.text import fold
     from core.timeutil import local_day, utcnow
 
     now = utcnow()
     with app.app_context():
-        db.create_all()
-        field_ = Field(name="Hộ tịch", intake_minutes=8)
-        db.session.add(field_)
-        db.session.flush()
-        floor = seat_centre(
-            db.session,
-            code="99999",
-            name="Trung tâm đo tải",
-            field=field_,
-            counters=COUNTERS,
-            kiosks=2,
-            now=now,
-        )
+        centre = db.session.query(Centre).filter_by(code=centre_code).one()
+        service = centre.services[0]
         name = "Thủ tục đăng ký khai sinh"
         db.session.add(
             Procedure(
                 code="1.001193",
                 name=name,
                 name_folded=fold(name),
-                field_id=field_.id,
+                field_id=service.fields[0].id,
                 level=ProcedureLevel.COMMUNE,
             )
         )
-        centre = db.session.query(Centre).filter_by(code=floor.centre_code).one()
-        service = centre.services[0]
         first = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         slots = []
-        for i in range(SLOTS):
+        for i in range(count):
             starts = first + timedelta(minutes=30 * i)
             slot = Slot(
                 centre_id=centre.id,
@@ -250,7 +246,7 @@ def build_scene(app) -> Scene:
         slot_ids = [s.id for s in slots]
         db.session.remove()
         index.invalidate()
-    return Scene(floor.centre_code, floor.kiosk_tokens, floor.officers, slot_ids, "1.001193")
+    return slot_ids, "1.001193"
 
 
 # --- request streams ------------------------------------------------------------------------
