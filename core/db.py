@@ -93,16 +93,26 @@ def transaction_memo(session: Session | None = None) -> dict[object, Any]:
 
 
 @contextmanager
-def transaction(session: Session | None = None) -> Iterator[Session]:
+def transaction(session: Session | None = None, *, single_write: bool = False) -> Iterator[Session]:
     """A write unit of work: commits on success, rolls back on error, then publishes events.
 
     On SQLite the write lock is taken up front (BEGIN IMMEDIATE under a process-wide lock)
     so a transaction never has to upgrade a read lock half-way.
+
+    `single_write`: the unit of work reads, then writes in one statement, and nothing in it
+    relies on the reads and the write sharing a transaction (each read is checked again by
+    the write, or may be as stale as a READ COMMITTED read anyway). On PostgreSQL it then
+    runs in autocommit, each statement its own transaction: no BEGIN and COMMIT round trips
+    (two of a walk-in's four). The write is final once its statement ends, so it must be
+    the unit's last step that can refuse. Elsewhere, or when the session is already in a
+    transaction, an ordinary transaction.
     """
     session = session or db.session()
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("transaction() entered with unsaved changes in the session")
     sqlite = session.get_bind().dialect.name == "sqlite"
+    if single_write and not sqlite and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     if sqlite and session.in_transaction():
         # End the read snapshot taken earlier in the request: SQLite cannot upgrade it to a
         # write lock once another writer has committed. (PostgreSQL just carries on in the

@@ -344,7 +344,8 @@ def start_ticket(public_id: str):
     if not _on_postgresql():
         return _act(public_id, tickets.start)
     now = clock()
-    with transaction() as session:
+    # One statement (or a read and one conditional write): see floor_fast.start_at.
+    with transaction(single_write=True) as session:
         view = floor_fast.start_at(session, public_id, g.actor.principal, now=now)
         body = {"ticket": officer_view(view)}
     return json_response(body, 200, _PRIVATE)

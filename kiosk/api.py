@@ -142,7 +142,8 @@ def issue_ticket(code: str):
     # values (core.floor_fast.issue_walk_in_at), with the same answers as the model-based path.
     body = s.read_walk_in(json_object())
     now = clock()
-    with transaction() as session:
+    # One read, then the ticket, its number and its audit row in one statement.
+    with transaction(single_write=True) as session:
         floor = floor_fast.walk_in_floor(
             session,
             code,

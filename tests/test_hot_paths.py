@@ -8,6 +8,7 @@ model-based path on SQLite.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -429,3 +430,58 @@ def test_a_ticket_changed_between_read_and_start_is_refused_not_overwritten(
     ticket = session.scalars(select(Ticket)).one()
     assert ticket.status.value == "no_show" and ticket.started_at is None
     assert [e.kind for e in ticket.events] == ["issued", "called"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_walk_in_and_start_run_in_autocommit_and_leave_the_pool_transactional(
+    client, session, floor
+):
+    """Their single write needs no BEGIN/COMMIT round trips (transaction(single_write=True));
+    the connection goes back to the pool transactional, so the next unit of work (an
+    officer's call-next: a lock, then its statement) is one transaction again."""
+    code, counter_id, officer, kiosk = floor.centre.code, floor.c1.id, floor.officer, floor.kiosk
+    kiosk_auth = {"Authorization": f"Bearer {kiosk}"}
+    assert post(client, f"/counters/{counter_id}/open", officer).status_code == 200
+    # The kiosk's first call looks its token up (a read that opens a transaction): an
+    # ordinary transaction then. Its next calls find the token cached.
+    url = f"{API}/centres/{code}/tickets"
+    assert client.post(url, json={"service": "A"}, headers=kiosk_auth).status_code == 201
+    session.rollback()  # the test shares the request's session: leave it outside a transaction
+    here = threading.get_ident()
+    seen: list[bool] = []
+
+    def spy(conn, *_args) -> None:
+        if threading.get_ident() == here:  # not the live-update dispatcher
+            seen.append(conn.connection.dbapi_connection.autocommit)
+
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        assert client.post(url, json={"service": "A"}, headers=kiosk_auth).status_code == 201
+        issuing = list(seen)
+        # Every pooled connection is back in transactional mode (the walk-in's included).
+        idle = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+        try:
+            assert idle and not any(c.connection.dbapi_connection.autocommit for c in idle)
+        finally:
+            for connection in idle:
+                connection.close()
+        called = post(client, f"/counters/{counter_id}/call-next", officer)
+        # The call's two statements; its announcement then reads static names, after the
+        # commit, with the request's session, which a real request ends with itself. The
+        # test shares that session: it ends it here.
+        calling = seen[len(issuing) : len(issuing) + 2]
+        session.rollback()
+        public_id = called.get_json()["ticket"]["public_id"]
+        before_start = len(seen)
+        assert post(client, f"/tickets/{public_id}/start", officer).status_code == 200
+        starting = seen[before_start:]
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    assert issuing == [True, True]  # the floor read, then the ticket with its number
+    assert calling == [False, False]  # the counter's lock, then the call: one transaction
+    assert starting == [True]
+    labels = session.execute(select(Ticket.label, Ticket.status).order_by(Ticket.id)).all()
+    assert [(label, status.value) for label, status in labels] == [
+        ("A001", "serving"),
+        ("A002", "waiting"),
+    ]
