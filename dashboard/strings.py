@@ -23,6 +23,7 @@ def overview() -> dict[str, str]:
         "warn_item": _("%(day)s: cần %(needed)s, có %(officers)s cán bộ"),
         "warn_more": _("Xem thêm %(count)s trung tâm"),
         "warn_less": _("Thu gọn"),
+        "beyond_frame": _("Ngoài khung bản đồ"),
     }
 
 

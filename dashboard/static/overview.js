@@ -134,8 +134,26 @@
 
   // ------------------------------------------------------------------ the map
 
-  var placed = centres.filter(function (c) { return c.lat !== null && c.lon !== null; });
+  // The frame is drawn around the mainland and near islands: a far island (Côn Đảo, 180 km
+  // out to sea) would otherwise shrink the whole city to a corner. Centres beyond the frame
+  // are shown in an inset, by name. "Nội thành" zooms to the densest part, where dozens of
+  // wards lie within a few kilometres of each other.
+  var located = centres.filter(function (c) { return c.lat !== null && c.lon !== null; });
   var W = 1000, PAD = 24, R = 9;
+
+  function km(a, b) {
+    var k = Math.cos(((a.lat + b.lat) / 2) * Math.PI / 180);
+    return 111.2 * Math.hypot(a.lat - b.lat, (a.lon - b.lon) * k);
+  }
+
+  // Beyond the frame: a centre more than 50 km from any other (an island far out at sea).
+  var REMOTE_KM = 50;
+  function inFrame(c) {
+    return located.length < 3 || located.some(function (o) { return o !== c && km(c, o) <= REMOTE_KM; });
+  }
+  var placed = located.filter(inFrame);
+  var remote = located.filter(function (c) { return !inFrame(c); });
+
   var view = (function () {
     if (!placed.length) return null;
     var lats = placed.map(function (c) { return c.lat; });
@@ -155,34 +173,107 @@
     };
   })();
 
+  // The inner city: around the centre with the most neighbours within 3 km, the box of the
+  // nearest 40% of centres, kept to the map's shape.
+  var inner = (function () {
+    if (!view || placed.length < 12) return null;
+    var pts = placed.map(function (c) { return { x: view.x(c.lon), y: view.y(c.lat) }; });
+    var near = 3 / (111.2 / (view.y(0) - view.y(1))); // 3 km in map units (111.2 km a degree)
+    var best = 0, bestCount = -1;
+    pts.forEach(function (p, i) {
+      var count = pts.filter(function (q) { return Math.hypot(p.x - q.x, p.y - q.y) <= near; }).length;
+      if (count > bestCount) { best = i; bestCount = count; }
+    });
+    var focus = pts[best];
+    var nearest = pts.slice().sort(function (a, b) {
+      return Math.hypot(a.x - focus.x, a.y - focus.y) - Math.hypot(b.x - focus.x, b.y - focus.y);
+    }).slice(0, Math.max(8, Math.round(pts.length * 0.4)));
+    var xs = nearest.map(function (p) { return p.x; }), ys = nearest.map(function (p) { return p.y; });
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+    var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+    var w = Math.max(x1 - x0, 1) + 2 * PAD, h = Math.max(y1 - y0, 1) + 2 * PAD;
+    if (w / h > W / view.H) h = w * view.H / W; else w = h * W / view.H;
+    var zoom = W / w;
+    if (zoom < 1.5) return null; // no denser part worth a zoom
+    return { x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - h / 2, w: w, h: h, zoom: zoom };
+  })();
+
   var dots = {};
+  var zoomed = false;
+
+  function dot(centre, cx, cy) {
+    var a = document.createElementNS(SVG_NS, "a");
+    a.setAttribute("href", url(centre.code));
+    a.setAttribute("class", "dot dot--closed");
+    a.setAttribute("data-code", centre.code);
+    var circle = document.createElementNS(SVG_NS, "circle");
+    circle.setAttribute("cx", cx.toFixed(1));
+    circle.setAttribute("cy", cy.toFixed(1));
+    circle.setAttribute("r", R);
+    a.appendChild(circle);
+    a.addEventListener("mouseenter", function () { showTip(centre, a); });
+    a.addEventListener("focus", function () { showTip(centre, a); });
+    a.addEventListener("mouseleave", hideTip);
+    a.addEventListener("blur", hideTip);
+    dots[centre.code] = a;
+    return a;
+  }
 
   function buildMap() {
     if (!view) return;
-    svg.setAttribute("viewBox", "0 0 " + W + " " + view.H);
-    placed.forEach(function (centre) {
-      var a = document.createElementNS(SVG_NS, "a");
-      a.setAttribute("href", url(centre.code));
-      a.setAttribute("class", "dot dot--closed");
-      a.setAttribute("data-code", centre.code);
-      var circle = document.createElementNS(SVG_NS, "circle");
-      circle.setAttribute("cx", view.x(centre.lon).toFixed(1));
-      circle.setAttribute("cy", view.y(centre.lat).toFixed(1));
-      circle.setAttribute("r", R);
-      a.appendChild(circle);
-      a.addEventListener("mouseenter", function () { showTip(centre, a); });
-      a.addEventListener("focus", function () { showTip(centre, a); });
-      a.addEventListener("mouseleave", hideTip);
-      a.addEventListener("blur", hideTip);
-      svg.appendChild(a);
-      dots[centre.code] = a;
+    placed.forEach(function (centre) { svg.appendChild(dot(centre, view.x(centre.lon), view.y(centre.lat))); });
+    if (remote.length) {
+      // Bottom left, one line per centre beyond the frame: its dot, then its name.
+      var inset = document.createElementNS(SVG_NS, "g");
+      inset.setAttribute("class", "map__inset");
+      inset.setAttribute("data-inset", "");
+      var lineH = 30, boxH = 34 + remote.length * lineH, top = view.H - boxH - 8;
+      var box = document.createElementNS(SVG_NS, "rect");
+      box.setAttribute("x", 8);
+      box.setAttribute("y", top);
+      box.setAttribute("width", 300);
+      box.setAttribute("height", boxH);
+      box.setAttribute("rx", 6);
+      inset.appendChild(box);
+      var title = document.createElementNS(SVG_NS, "text");
+      title.setAttribute("x", 20);
+      title.setAttribute("y", top + 24);
+      title.textContent = S.beyond_frame;
+      inset.appendChild(title);
+      remote.forEach(function (centre, i) {
+        var cy = top + 34 + i * lineH + lineH / 2;
+        inset.appendChild(dot(centre, 30, cy));
+        var label = document.createElementNS(SVG_NS, "text");
+        label.setAttribute("x", 48);
+        label.setAttribute("y", cy + 6);
+        label.textContent = centre.name;
+        inset.appendChild(label);
+      });
+      svg.appendChild(inset);
+    }
+    setZoom(false);
+  }
+
+  function setZoom(on) {
+    zoomed = Boolean(on && inner);
+    var box = zoomed ? [inner.x, inner.y, inner.w, inner.h] : [0, 0, W, view.H];
+    svg.setAttribute("viewBox", box.map(function (v) { return v.toFixed(1); }).join(" "));
+    var r = zoomed ? R / inner.zoom * 1.6 : R; // dots keep their size on screen, a little larger
+    placed.forEach(function (centre) { dots[centre.code].firstChild.setAttribute("r", r.toFixed(2)); });
+    var inset = svg.querySelector("[data-inset]");
+    if (inset) inset.style.display = zoomed ? "none" : "";
+    Array.prototype.forEach.call(root.querySelectorAll("[data-zoom]"), function (button) {
+      button.setAttribute("aria-pressed", String((button.getAttribute("data-zoom") === "inner") === zoomed));
     });
+    hideTip();
   }
 
   function paintMap() {
     var day = selectedDay();
     var order = { closed: 0, ok: 1, busy: 2, over: 3 };
+    var inset = svg.querySelector("[data-inset]");
     placed
+      .concat(remote)
       .slice()
       .sort(function (a, b) { return order[level(a.days[day])] - order[level(b.days[day])]; })
       .forEach(function (centre) {
@@ -190,7 +281,7 @@
         var lvl = loaded ? level(centre.days[day]) : "closed";
         a.setAttribute("class", "dot dot--" + lvl);
         a.setAttribute("aria-label", describe(centre, day));
-        svg.appendChild(a); // the busiest drawn last, on top
+        if (!inset || !inset.contains(a)) svg.insertBefore(a, inset); // the busiest on top
       });
   }
 
@@ -309,6 +400,13 @@
 
   buildMap();
   paintMap();
+  var zoomGroup = root.querySelector("[data-zoom-group]");
+  if (zoomGroup) {
+    zoomGroup.hidden = !inner;
+    Array.prototype.forEach.call(zoomGroup.querySelectorAll("[data-zoom]"), function (button) {
+      button.addEventListener("click", function () { setZoom(button.getAttribute("data-zoom") === "inner"); });
+    });
+  }
   refresh();
   window.setInterval(refresh, REFRESH_MS);
 })();

@@ -61,6 +61,7 @@ RING = (
     ("90116", "Phường Dĩ An", 10.9069, 106.7694, 3),
     ("90117", "Phường Vũng Tàu", 10.3460, 107.0843, 3),
     ("90118", "Phường Bà Rịa", 10.4963, 107.1684, 2),
+    ("90119", "Đặc khu Côn Đảo", 8.6824, 106.6090, 1),  # 180 km out at sea
 )
 PAST_MONDAYS = (date(2026, 11, 16), date(2026, 11, 23), date(2026, 11, 30))
 STATS_DAYS = (
@@ -177,9 +178,27 @@ def test_overview_map_and_list(browser, live, shots):
     dot.blur()
     expect(tip).to_be_hidden()
     page.screenshot(path=shots / "dashboard-overview.png")
-    # Sorting by name puts Bến Thành after Bà Rịa.
+    # The island far out at sea does not shrink the city: it sits in an inset, by name.
+    inset = page.locator("svg [data-inset]")
+    expect(inset).to_contain_text("Đặc khu Côn Đảo")
+    assert inset.locator("a.dot").count() == 1
+    frame = page.evaluate("document.querySelector('[data-svg]').getAttribute('viewBox')")
+    # The inner city, zoomed: fewer dots in view, each as large on screen; back again.
+    zoom_in = page.get_by_role("button", name="Nội thành")
+    zoom_in.click()
+    expect(zoom_in).to_have_attribute("aria-pressed", "true")
+    expect(inset).to_be_hidden()
+    zoomed = page.evaluate("document.querySelector('[data-svg]').getAttribute('viewBox')")
+    assert zoomed != frame and float(zoomed.split()[2]) < float(frame.split()[2]) / 1.5
+    expect(page.locator('svg a.dot[data-code="26743"]')).to_be_visible()
+    page.screenshot(path=shots / "dashboard-overview-inner-city.png")
+    page.get_by_role("button", name="Toàn thành phố").click()
+    assert page.evaluate("document.querySelector('[data-svg]').getAttribute('viewBox')") == frame
+    # Sorting by name, in Vietnamese order: Đặc khu before Phường, Bà Rịa before Bến Thành.
     page.select_option("#sort", "name")
-    expect(page.locator("[data-rows] tr").first.locator("th a")).to_have_text("Phường Bà Rịa")
+    rows = page.locator("[data-rows] tr")
+    expect(rows.first.locator("th a")).to_have_text("Đặc khu Côn Đảo")
+    expect(rows.nth(1).locator("th a")).to_have_text("Phường Bà Rịa")
     context.close()
 
 
