@@ -246,15 +246,12 @@ _APPOINTMENT_VALUES = (
     "status", "full_name", "phone", "email", "citizen_hash", "manage_token_hash", "qr_nonce",
     "idempotency_key", "locale", "consent_at", "created_at",
 )  # fmt: skip
-# PostgreSQL: take the seat and insert the appointment in one statement (a data-modifying
-# CTE), one round trip fewer on the hot path. The seat is taken only while the citizen's
-# limits hold, counted with this statement's snapshot: taken after the citizen's lock was
-# granted, it sees every booking of theirs. No row back: the slot was full or a limit reached.
 
 
 def _limits_hold() -> Any:
-    # Parameters named apart from the columns: an INSERT takes parameters named like its
-    # columns as its VALUES.
+    """The citizen's limits, for the seat's UPDATE (its `slots` row gives the day). The
+    parameters are named apart from the columns: an INSERT takes parameters named like its
+    columns as its VALUES."""
     active, same_day, suspended_until = _citizen_counts(
         bindparam("l_citizen", type_=_appts.c.citizen_hash.type),
         bindparam("l_now", type_=UTCDateTime()),
@@ -269,6 +266,10 @@ def _limits_hold() -> Any:
     )
 
 
+# PostgreSQL: take the seat and insert the appointment in one statement (a data-modifying
+# CTE), one round trip fewer on the hot path. The seat is taken only while the citizen's
+# limits hold, counted with this statement's snapshot: taken after the citizen's lock was
+# granted, it sees every booking of theirs. No row back: the slot was full or a limit reached.
 _SEAT = (
     update(_slots)
     .where(_slots.c.id == bindparam("sid"), _slots.c.booked < _slots.c.capacity, _limits_hold())
