@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import load_snapshot
@@ -56,20 +56,10 @@ class FreeSlot:
     remaining: int
 
 
-def free_slots(
-    session: Session,
-    proc: ProcedureEntry,
-    *,
-    now: datetime,
-    centre_id: int | None = None,
-    centre_ids: list[int] | None = None,
-    first_day: date | None = None,
-    days: int = 1,
-    limit: int = 500,
-    include_full: bool = False,
-) -> list[FreeSlot]:
-    """Slots at services taking `proc`, from `first_day` for `days` days, soonest first."""
-    q = (
+def _bookable(proc: ProcedureEntry, now: datetime) -> Select:
+    """Slots open for booking now at active centres' services taking `proc`, with what a
+    FreeSlot shows (not ordered, not limited)."""
+    return (
         select(
             Slot.id,
             Centre.code,
@@ -94,9 +84,27 @@ def free_slots(
                 or_(Closure.centre_id == Slot.centre_id, Closure.centre_id.is_(None)),
             ),
         )
-        .order_by(Slot.starts_at, Service.prefix)
-        .limit(limit)
     )
+
+
+def _free_slot(row: Row) -> FreeSlot:
+    return FreeSlot(*row[:8], max(row[7] - row[8], 0))
+
+
+def free_slots(
+    session: Session,
+    proc: ProcedureEntry,
+    *,
+    now: datetime,
+    centre_id: int | None = None,
+    centre_ids: list[int] | None = None,
+    first_day: date | None = None,
+    days: int = 1,
+    limit: int = 500,
+    include_full: bool = False,
+) -> list[FreeSlot]:
+    """Slots at services taking `proc`, from `first_day` for `days` days, soonest first."""
+    q = _bookable(proc, now).order_by(Slot.starts_at, Service.prefix).limit(limit)
     if centre_id is not None:
         q = q.where(Slot.centre_id == centre_id)
     if centre_ids is not None:
@@ -107,10 +115,28 @@ def free_slots(
         q = q.where(Slot.starts_at >= start, Slot.starts_at < end)
     if not include_full:
         q = q.where(Slot.booked < Slot.capacity)
-    return [
-        FreeSlot(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], max(r[7] - r[8], 0))
-        for r in session.execute(q)
-    ]
+    return [_free_slot(r) for r in session.execute(q)]
+
+
+def first_free_at_each(
+    session: Session, proc: ProcedureEntry, *, now: datetime, centre_ids: list[int]
+) -> dict[str, FreeSlot]:
+    """The soonest free slot for `proc` at each of `centre_ids` that has one, by centre code:
+    one query, numbering each centre's free slots (a window) and keeping the first, so only
+    those rows come back (not every free slot of the centres)."""
+    if not centre_ids:
+        return {}
+    order = func.row_number().over(
+        partition_by=Slot.centre_id, order_by=(Slot.starts_at, Service.prefix)
+    )
+    free = (
+        _bookable(proc, now)
+        .add_columns(order.label("nth"))
+        .where(Slot.centre_id.in_(centre_ids), Slot.booked < Slot.capacity)
+        .subquery("free")
+    )
+    rows = session.execute(select(free).where(free.c.nth == 1))
+    return {row[1]: _free_slot(row) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -242,8 +268,6 @@ def alternatives(
     ).all()
     others.sort(key=lambda c: haversine_km(centre.lat, centre.lon, c.lat, c.lon))
     near_ids = [c.id for c in others[:_NEARBY]]
-    firsts: dict[str, FreeSlot] = {}
-    for slot in free_slots(session, proc, now=now, centre_ids=near_ids, limit=300):
-        firsts.setdefault(slot.centre_code, slot)
+    firsts = first_free_at_each(session, proc, now=now, centre_ids=near_ids)
     same.extend(firsts[c.code] for c in others[:_NEARBY] if c.code in firsts)
     return same[:limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, enum_column
@@ -19,6 +19,8 @@ service_fields = Table(
     Base.metadata,
     Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
     Column("field_id", ForeignKey("fields.id", ondelete="CASCADE"), primary_key=True),
+    # Which lines take a field: every availability query asks (the key leads with the line).
+    Index("ix_service_fields_field_id", "field_id"),
 )
 
 service_procedures = Table(
@@ -26,6 +28,7 @@ service_procedures = Table(
     Base.metadata,
     Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
     Column("procedure_id", ForeignKey("procedures.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_service_procedures_procedure_id", "procedure_id"),
 )
 
 
