@@ -6,13 +6,33 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from core import load_snapshot
 from core.catalogue import ProcedureEntry
-from core.models import Centre, Closure, Service, Slot, service_fields, service_procedures
+from core.models import (
+    Centre,
+    Closure,
+    Procedure,
+    Service,
+    Slot,
+    service_fields,
+    service_procedures,
+)
 from core.timeutil import day_bounds_utc, local_day
 
 HORIZON_DAYS = 14
@@ -31,14 +51,21 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def takes_procedure(proc: ProcedureEntry) -> ColumnElement[bool]:
     """SQL condition: the service in the query (`Service`) takes procedure `proc`."""
+    return _takes(proc.field_id, proc.level, proc.id)
+
+
+def _takes(field_id: Any, level: Any, procedure_id: Any) -> ColumnElement[bool]:
+    """`takes_procedure` over values or bound parameters."""
     by_field = and_(
         Service.id.in_(
-            select(service_fields.c.service_id).where(service_fields.c.field_id == proc.field_id)
+            select(service_fields.c.service_id).where(service_fields.c.field_id == field_id)
         ),
-        or_(Service.level.is_(None), Service.level == proc.level),
+        or_(Service.level.is_(None), Service.level == level),
     )
     listed = Service.id.in_(
-        select(service_procedures.c.service_id).where(service_procedures.c.procedure_id == proc.id)
+        select(service_procedures.c.service_id).where(
+            service_procedures.c.procedure_id == procedure_id
+        )
     )
     return or_(by_field, listed)
 
@@ -56,9 +83,19 @@ class FreeSlot:
     remaining: int
 
 
-def _bookable(proc: ProcedureEntry, now: datetime) -> Select:
+def _bookable(proc: ProcedureEntry | None, now: Any) -> Select:
     """Slots open for booking now at active centres' services taking `proc`, with what a
-    FreeSlot shows (not ordered, not limited)."""
+    FreeSlot shows (not ordered, not limited). With `proc` None, over bound parameters
+    (`_proc_params`), for statements built once."""
+    takes = (
+        takes_procedure(proc)
+        if proc is not None
+        else _takes(
+            bindparam("p_field", type_=Procedure.field_id.type),
+            bindparam("p_level", type_=Service.level.type),
+            bindparam("p_procedure", type_=Procedure.id.type),
+        )
+    )
     return (
         select(
             Slot.id,
@@ -75,7 +112,7 @@ def _bookable(proc: ProcedureEntry, now: datetime) -> Select:
         .join(Centre, Centre.id == Slot.centre_id)
         .where(
             Slot.starts_at > now,
-            takes_procedure(proc),
+            takes,
             Centre.active.is_(True),
             or_(Slot.opens_at.is_(None), Slot.opens_at <= now),
             # A closure declared after the slots were generated leaves slots nobody may book.
@@ -118,6 +155,40 @@ def free_slots(
     return [_free_slot(r) for r in session.execute(q)]
 
 
+def _proc_params(proc: ProcedureEntry, now: datetime) -> dict[str, Any]:
+    return {"p_field": proc.field_id, "p_level": proc.level, "p_procedure": proc.id, "p_now": now}
+
+
+# Alternatives to a full slot, built once (a 409 is common when a popular slot fills up).
+_NOW = bindparam("p_now", type_=Slot.starts_at.type)
+_FIRST_FREE_HERE = (
+    _bookable(None, _NOW)
+    .where(Slot.centre_id == bindparam("p_centre"), Slot.booked < Slot.capacity)
+    .order_by(Slot.starts_at, Service.prefix)
+    .limit(bindparam("p_limit"))
+)
+_free_at_each = (
+    _bookable(None, _NOW)
+    .add_columns(
+        func.row_number()
+        .over(partition_by=Slot.centre_id, order_by=(Slot.starts_at, Service.prefix))
+        .label("nth")
+    )
+    .where(Slot.centre_id.in_(bindparam("p_centres", expanding=True)), Slot.booked < Slot.capacity)
+    .subquery("free")
+)
+_FIRST_FREE_AT_EACH = select(_free_at_each).where(_free_at_each.c.nth == 1)
+# Nearest first by the equirectangular distance (exact enough across a city): `p_k` is the
+# cosine of the latitude, so that degrees of longitude count for what they measure there.
+_dlat, _dlon = Centre.lat - bindparam("p_lat"), (Centre.lon - bindparam("p_lon")) * bindparam("p_k")
+_NEAREST_CENTRES = (
+    select(Centre.id, Centre.code)
+    .where(Centre.active.is_(True), Centre.id != bindparam("p_centre"), Centre.lat.is_not(None))
+    .order_by(_dlat * _dlat + _dlon * _dlon, Centre.code)
+    .limit(bindparam("p_limit"))
+)
+
+
 def first_free_at_each(
     session: Session, proc: ProcedureEntry, *, now: datetime, centre_ids: list[int]
 ) -> dict[str, FreeSlot]:
@@ -126,17 +197,8 @@ def first_free_at_each(
     those rows come back (not every free slot of the centres)."""
     if not centre_ids:
         return {}
-    order = func.row_number().over(
-        partition_by=Slot.centre_id, order_by=(Slot.starts_at, Service.prefix)
-    )
-    free = (
-        _bookable(proc, now)
-        .add_columns(order.label("nth"))
-        .where(Slot.centre_id.in_(centre_ids), Slot.booked < Slot.capacity)
-        .subquery("free")
-    )
-    rows = session.execute(select(free).where(free.c.nth == 1))
-    return {row[1]: _free_slot(row) for row in rows}
+    params = {**_proc_params(proc, now), "p_centres": list(centre_ids)}
+    return {row[1]: _free_slot(row) for row in session.execute(_FIRST_FREE_AT_EACH, params)}
 
 
 @dataclass(frozen=True)
@@ -252,22 +314,25 @@ def alternatives(
     limit: int = 5,
 ) -> list[FreeSlot]:
     """Free slots to offer instead of a full one: same centre first, then the nearest centres."""
+    here = {**_proc_params(proc, now), "p_centre": centre.id, "p_limit": limit}
     same = [
         s
-        for s in free_slots(session, proc, now=now, centre_id=centre.id, limit=limit)
+        for s in map(_free_slot, session.execute(_FIRST_FREE_HERE, here))
         if s.starts_at >= after - timedelta(hours=12)
     ]
     if len(same) >= limit or centre.lat is None or centre.lon is None:
         return same[:limit]
-    # The nearest centres by distance (a city has a few hundred: cheap in Python), then one
-    # query for their free slots; the soonest at each, nearest centre first.
-    others = session.execute(
-        select(Centre.id, Centre.code, Centre.lat, Centre.lon).where(
-            Centre.active.is_(True), Centre.id != centre.id, Centre.lat.is_not(None)
-        )
+    # The nearest centres, then one query for the soonest free slot at each, nearest first.
+    nearest = session.execute(
+        _NEAREST_CENTRES,
+        {
+            "p_centre": centre.id,
+            "p_lat": centre.lat,
+            "p_lon": centre.lon,
+            "p_k": math.cos(math.radians(centre.lat)),
+            "p_limit": _NEARBY,
+        },
     ).all()
-    others.sort(key=lambda c: haversine_km(centre.lat, centre.lon, c.lat, c.lon))
-    near_ids = [c.id for c in others[:_NEARBY]]
-    firsts = first_free_at_each(session, proc, now=now, centre_ids=near_ids)
-    same.extend(firsts[c.code] for c in others[:_NEARBY] if c.code in firsts)
+    firsts = first_free_at_each(session, proc, now=now, centre_ids=[c.id for c in nearest])
+    same.extend(firsts[c.code] for c in nearest if c.code in firsts)
     return same[:limit]
