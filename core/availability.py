@@ -83,19 +83,9 @@ class FreeSlot:
     remaining: int
 
 
-def _bookable(proc: ProcedureEntry | None, now: Any) -> Select:
-    """Slots open for booking now at active centres' services taking `proc`, with what a
-    FreeSlot shows (not ordered, not limited). With `proc` None, over bound parameters
-    (`_proc_params`), for statements built once."""
-    takes = (
-        takes_procedure(proc)
-        if proc is not None
-        else _takes(
-            bindparam("p_field", type_=Procedure.field_id.type),
-            bindparam("p_level", type_=Service.level.type),
-            bindparam("p_procedure", type_=Procedure.id.type),
-        )
-    )
+def _bookable(takes: ColumnElement[bool], now: Any) -> Select:
+    """Slots open for booking at `now` at active centres' services meeting `takes` (see
+    `takes_procedure`), with what a FreeSlot shows (not ordered, not limited)."""
     return (
         select(
             Slot.id,
@@ -141,7 +131,8 @@ def free_slots(
     include_full: bool = False,
 ) -> list[FreeSlot]:
     """Slots at services taking `proc`, from `first_day` for `days` days, soonest first."""
-    q = _bookable(proc, now).order_by(Slot.starts_at, Service.prefix).limit(limit)
+    q = _bookable(takes_procedure(proc), now).order_by(Slot.starts_at, Service.prefix)
+    q = q.limit(limit)
     if centre_id is not None:
         q = q.where(Slot.centre_id == centre_id)
     if centre_ids is not None:
@@ -159,16 +150,22 @@ def _proc_params(proc: ProcedureEntry, now: datetime) -> dict[str, Any]:
     return {"p_field": proc.field_id, "p_level": proc.level, "p_procedure": proc.id, "p_now": now}
 
 
-# Alternatives to a full slot, built once (a 409 is common when a popular slot fills up).
+# Alternatives to a full slot, built once (a 409 is common when a popular slot fills up),
+# over bound parameters (`_proc_params`).
 _NOW = bindparam("p_now", type_=Slot.starts_at.type)
+_TAKES = _takes(
+    bindparam("p_field", type_=Procedure.field_id.type),
+    bindparam("p_level", type_=Service.level.type),
+    bindparam("p_procedure", type_=Procedure.id.type),
+)
 _FIRST_FREE_HERE = (
-    _bookable(None, _NOW)
+    _bookable(_TAKES, _NOW)
     .where(Slot.centre_id == bindparam("p_centre"), Slot.booked < Slot.capacity)
     .order_by(Slot.starts_at, Service.prefix)
     .limit(bindparam("p_limit"))
 )
 _free_at_each = (
-    _bookable(None, _NOW)
+    _bookable(_TAKES, _NOW)
     .add_columns(
         func.row_number()
         .over(partition_by=Slot.centre_id, order_by=(Slot.starts_at, Service.prefix))

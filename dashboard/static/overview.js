@@ -151,8 +151,8 @@
   function inFrame(c) {
     return located.length < 3 || located.some(function (o) { return o !== c && km(c, o) <= REMOTE_KM; });
   }
-  var placed = located.filter(inFrame);
-  var remote = located.filter(function (c) { return !inFrame(c); });
+  var placed = [], remote = [];
+  located.forEach(function (c) { (inFrame(c) ? placed : remote).push(c); });
 
   var view = (function () {
     if (!placed.length) return null;
@@ -199,7 +199,7 @@
   })();
 
   var dots = {};
-  var zoomed = false;
+  var insetEl = null; // the inset of centres beyond the frame, if any
 
   function dot(centre, cx, cy) {
     var a = document.createElementNS(SVG_NS, "a");
@@ -224,7 +224,7 @@
     placed.forEach(function (centre) { svg.appendChild(dot(centre, view.x(centre.lon), view.y(centre.lat))); });
     if (remote.length) {
       // Bottom left, one line per centre beyond the frame: its dot, then its name.
-      var inset = document.createElementNS(SVG_NS, "g");
+      var inset = insetEl = document.createElementNS(SVG_NS, "g");
       inset.setAttribute("class", "map__inset");
       inset.setAttribute("data-inset", "");
       var lineH = 30, boxH = 34 + remote.length * lineH, top = view.H - boxH - 8;
@@ -255,13 +255,12 @@
   }
 
   function setZoom(on) {
-    zoomed = Boolean(on && inner);
+    var zoomed = Boolean(on && inner);
     var box = zoomed ? [inner.x, inner.y, inner.w, inner.h] : [0, 0, W, view.H];
     svg.setAttribute("viewBox", box.map(function (v) { return v.toFixed(1); }).join(" "));
     var r = zoomed ? R / inner.zoom * 1.6 : R; // dots keep their size on screen, a little larger
     placed.forEach(function (centre) { dots[centre.code].firstChild.setAttribute("r", r.toFixed(2)); });
-    var inset = svg.querySelector("[data-inset]");
-    if (inset) inset.style.display = zoomed ? "none" : "";
+    if (insetEl) insetEl.style.display = zoomed ? "none" : "";
     Array.prototype.forEach.call(root.querySelectorAll("[data-zoom]"), function (button) {
       button.setAttribute("aria-pressed", String((button.getAttribute("data-zoom") === "inner") === zoomed));
     });
@@ -271,17 +270,15 @@
   function paintMap() {
     var day = selectedDay();
     var order = { closed: 0, ok: 1, busy: 2, over: 3 };
-    var inset = svg.querySelector("[data-inset]");
     placed
       .concat(remote)
-      .slice()
       .sort(function (a, b) { return order[level(a.days[day])] - order[level(b.days[day])]; })
       .forEach(function (centre) {
         var a = dots[centre.code];
         var lvl = loaded ? level(centre.days[day]) : "closed";
         a.setAttribute("class", "dot dot--" + lvl);
         a.setAttribute("aria-label", describe(centre, day));
-        if (!inset || !inset.contains(a)) svg.insertBefore(a, inset); // the busiest on top
+        if (!insetEl || !insetEl.contains(a)) svg.insertBefore(a, insetEl); // the busiest on top
       });
   }
 
