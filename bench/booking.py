@@ -7,8 +7,9 @@ What it does, bounded and on loopback only:
 2. serves `bench.bare_app` and `wsgi:app` side by side with the same gunicorn settings and,
    for each concurrency level in turn, drives each with N concurrent clients (one process
    each) POSTing the same booking bodies from distinct citizens into slots of the city: once
-   spread over slots with seats for five times the requests (the hot path), once as a rush
-   on slots seating 80% of them, so the tail meets full slots (409 with alternatives);
+   spread over slots with seats for five times the requests, no seat drawn twice (the hot
+   path: a 409 only when clients race for a slot's seats), once as a rush on slots seating
+   80% of them, drawn at random, so slots fill up and bookings meet 409 with alternatives;
 3. counts afterwards, from the database, slots with booked > capacity and slots whose
    `booked` differs from the appointments holding a seat there — both must be 0;
 4. times `core.catalogue.index.search` in-process over the full catalogue with realistic
@@ -201,10 +202,21 @@ def take_targets(pool: list[Target], seats_wanted: int) -> list[Target]:
     return taken
 
 
-def booking_calls(targets: list[Target], count: int, first_citizen: int, rng) -> list[Call]:
+def booking_calls(
+    targets: list[Target], count: int, first_citizen: int, rng, *, each_seat_once: bool = False
+) -> list[Call]:
+    """`count` bookings by new citizens into `targets`, drawn at random; with
+    `each_seat_once`, no slot more often than it had free seats, as citizens who pick from
+    the free slots shown to them would (a 409 then only comes of two racing for a seat)."""
+    if each_seat_once:
+        seats = [target for target in targets for _ in range(target.seats)]
+        if len(seats) < count:
+            raise SystemExit("too few free seats for this many requests")
+        picks = rng.sample(seats, count)
+    else:
+        picks = [rng.choice(targets) for _ in range(count)]
     calls = []
-    for n in range(first_citizen, first_citizen + count):
-        target = rng.choice(targets)
+    for n, target in enumerate(picks, start=first_citizen):
         body = {
             "slot_id": target.slot_id,
             "procedure": target.procedure,
@@ -324,11 +336,16 @@ def run_servers(app, url: str, settings: ServerSettings, args, pool) -> list[Row
         run_load(port, split(warm, 4), 10)
         citizen = WARMUP_CALLS
         for clients in args.clients:
-            # Spread: seats for five times the requests, nearly every booking succeeds (the
-            # hot path). Rush: seats for 80%, the tail meets full slots and gets 409 with
+            # Spread: seats for five times the requests, each drawn at most once, so every
+            # booking may succeed (the hot path; clients still race for a slot's seats). Rush:
+            # seats for 80%, drawn at random: slots fill up and later bookings get 409 with
             # alternatives, as on the morning a popular centre's week opens.
             spread = booking_calls(
-                take_targets(pool, args.requests * SPREAD_SEATS), args.requests, citizen, rng
+                take_targets(pool, args.requests * SPREAD_SEATS),
+                args.requests,
+                citizen,
+                rng,
+                each_seat_once=True,
             )
             citizen += args.requests
             rush = booking_calls(

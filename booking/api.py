@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, request, url_for
 from flask_babel import get_locale
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -388,13 +388,21 @@ def _appointment_url(code: str) -> str:
     return url_for("booking_api.get_appointment", code=code, _external=True)
 
 
+# Where and when a refused slot is: what its alternatives are looked for from.
+_SLOT_PLACE = (
+    select(Slot.starts_at, Centre.id, Centre.lat, Centre.lon)
+    .join(Centre, Centre.id == Slot.centre_id)
+    .where(Slot.id == bindparam("slot_id"))
+)
+
+
 def _alternatives(procedure_code: str, slot_id: int, now: datetime) -> list[dict[str, Any]]:
     """Free slots to offer instead of one refused: same centre first, then nearby centres."""
     proc = index.get(db.session, procedure_code)
-    slot = db.session.get(Slot, slot_id)
-    if proc is None or slot is None:
+    place = db.session.execute(_SLOT_PLACE, {"slot_id": slot_id}).one_or_none()
+    if proc is None or place is None:
         return []
-    found = alternatives(db.session, proc, now=now, centre=slot.centre, after=slot.starts_at)
+    found = alternatives(db.session, proc, now=now, centre=place, after=place.starts_at)
     return [presenters.slot_item(x) for x in found]
 
 
@@ -449,7 +457,8 @@ def create_appointment():
         key=citizen_key(),
     )
     try:
-        with transaction() as session:
+        # One statement on PostgreSQL (core.booking.book): no BEGIN and COMMIT round trips.
+        with transaction(single_write=True) as session:
             booked = booking.book(
                 session,
                 slot_id=body["slot_id"],

@@ -129,7 +129,7 @@ def submit(code: str):
     slot = _slot_or_404(form.slot_id)
     try:
         applicant = form.applicant(now=now, key=citizen_key())
-        with transaction() as session:
+        with transaction(single_write=True) as session:
             booked = book(
                 session,
                 slot_id=slot.id,

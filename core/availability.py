@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -301,12 +301,20 @@ def rank_centres(
     return ranked[:limit] if limit else ranked
 
 
+class Place(Protocol):
+    """Where a centre is: a Centre, or a row with these columns."""
+
+    id: int
+    lat: float | None
+    lon: float | None
+
+
 def alternatives(
     session: Session,
     proc: ProcedureEntry,
     *,
     now: datetime,
-    centre: Centre,
+    centre: Place,
     after: datetime,
     limit: int = 5,
 ) -> list[FreeSlot]:
