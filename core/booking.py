@@ -201,23 +201,27 @@ _ACTIVE_COUNT, _SAME_DAY_COUNT, _SUSPENDED_UNTIL = _citizen_counts(
     bindparam("ignore_id"),
 )
 
+# A slot with where and when it is: what a new appointment copies and a confirmation shows.
+_SLOT_PLACE = (
+    _slots.c.id,
+    _slots.c.centre_id,
+    _slots.c.service_id,
+    _slots.c.starts_at,
+    _slots.c.ends_at,
+    _centres.c.code.label("centre_code"),
+    _centres.c.name.label("centre_name"),
+    _centres.c.address.label("centre_address"),
+    _services.c.prefix.label("service_prefix"),
+    _services.c.name.label("service_name"),
+)
 _SLOT_ROW = (
     select(
-        _slots.c.id,
-        _slots.c.centre_id,
-        _slots.c.service_id,
-        _slots.c.starts_at,
-        _slots.c.ends_at,
+        *_SLOT_PLACE,
         _slots.c.day,
         _slots.c.capacity,
         _slots.c.booked,
         _slots.c.opens_at,
         _centres.c.active,
-        _centres.c.code.label("centre_code"),
-        _centres.c.name.label("centre_name"),
-        _centres.c.address.label("centre_address"),
-        _services.c.prefix.label("service_prefix"),
-        _services.c.name.label("service_name"),
         _TAKES.label("takes"),
         _CLOSED.label("closed"),
         _ACTIVE_COUNT.label("active_count"),
@@ -351,18 +355,7 @@ _SEAT = (
         ),
     )
     .values(booked=_slots.c.booked + 1)
-    .returning(
-        _slots.c.id,
-        _slots.c.centre_id,
-        _slots.c.service_id,
-        _slots.c.starts_at,
-        _slots.c.ends_at,
-        _centres.c.code.label("centre_code"),
-        _centres.c.name.label("centre_name"),
-        _centres.c.address.label("centre_address"),
-        _services.c.prefix.label("service_prefix"),
-        _services.c.name.label("service_name"),
-    )
+    .returning(*_SLOT_PLACE)
     .cte("seat")
 )
 _FROM_SEAT = {"slot_id": _SEAT.c.id, **{n: _SEAT.c[n] for n in _SLOT_VALUES[1:]}}
