@@ -388,8 +388,8 @@ def _appointment_url(code: str) -> str:
     return url_for("booking_api.get_appointment", code=code, _external=True)
 
 
-# Where and when a refused slot is: what its alternatives are looked for from.
-_SLOT_PLACE = (
+# When a refused slot is and where its centre is (Centre.id as `id`): where alternatives start.
+_REFUSED_SLOT = (
     select(Slot.starts_at, Centre.id, Centre.lat, Centre.lon)
     .join(Centre, Centre.id == Slot.centre_id)
     .where(Slot.id == bindparam("slot_id"))
@@ -399,7 +399,7 @@ _SLOT_PLACE = (
 def _alternatives(procedure_code: str, slot_id: int, now: datetime) -> list[dict[str, Any]]:
     """Free slots to offer instead of one refused: same centre first, then nearby centres."""
     proc = index.get(db.session, procedure_code)
-    place = db.session.execute(_SLOT_PLACE, {"slot_id": slot_id}).one_or_none()
+    place = db.session.execute(_REFUSED_SLOT, {"slot_id": slot_id}).one_or_none()
     if proc is None or place is None:
         return []
     found = alternatives(db.session, proc, now=now, centre=place, after=place.starts_at)

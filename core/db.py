@@ -103,8 +103,9 @@ def transaction(session: Session | None = None, *, single_write: bool = False) -
     relies on the reads and the write sharing a transaction (each read is checked again by
     the write, or may be as stale as a READ COMMITTED read anyway). On PostgreSQL it then
     runs in autocommit, each statement its own transaction: no BEGIN and COMMIT round trips
-    (two of a walk-in's four). The write is final once its statement ends, so it must be
-    the unit's last step that can refuse. Elsewhere, or when the session is already in a
+    (two of a walk-in's four, and three of a booking's four with its read folded into the
+    write). The write is final once its statement ends, so it must be the unit's last step
+    that can refuse. Elsewhere, or when the session is already in a
     transaction, an ordinary transaction.
     """
     session = session or db.session()
