@@ -22,6 +22,8 @@ class Slot(Base):
         # The database itself refuses an overbooked slot, whatever the code does.
         CheckConstraint("booked >= 0 AND booked <= capacity", name="booked_within_capacity"),
         Index("ix_slots_centre_day", "centre_id", "day"),
+        # A centre's slots in time order: the soonest free ones (alternatives to a full slot).
+        Index("ix_slots_centre_starts", "centre_id", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,6 +1,6 @@
-"""Free slots for alternatives: the soonest free slot at each nearby centre, in one query on
-PostgreSQL (a LATERAL subquery per centre) and one per centre elsewhere, with the same rules
-as `free_slots`."""
+"""Free slots for alternatives: the soonest free slot at each nearby centre, in one query (for
+each centre, a subquery that walks its slots in time order and stops at the first free one),
+with the same rules as `free_slots`."""
 
 from __future__ import annotations
 
