@@ -6,7 +6,9 @@ What it does, bounded and on loopback only:
    `flask demo setup` (168 + 1 centres, the imported catalogue, 14 days of slots);
 2. serves `bench.bare_app` and `wsgi:app` side by side with the same gunicorn settings and,
    for each concurrency level in turn, drives each with N concurrent clients (one process
-   each) POSTing the same booking bodies from distinct citizens into slots of the city: once
+   each) in interleaved rounds (each round a slice of every row, back to back; "× bare" is
+   the median of the rounds' ratios, so a drift in the host's speed skews a round's rows
+   alike), POSTing the same booking bodies from distinct citizens into slots of the city: once
    spread over slots with seats for five times the requests, no seat drawn twice (the hot
    path: a 409 only when clients race for a slot's seats), once as a rush on slots seating
    80% of them, drawn at random, so slots fill up and bookings meet 409 with alternatives;
@@ -26,10 +28,11 @@ import json
 import logging
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -77,14 +80,28 @@ SEARCH_QUERIES = (
 
 @dataclass
 class Row:
+    """One endpoint at one concurrency level, over every round."""
+
     label: str
     clients: int
-    result: LoadResult
     ok_status: int
-    bare_rate: float | None = None
+    result: LoadResult | None = None
+    # This row's rate over the bare endpoint's, one per round (each measured back to back).
+    ratios: list[float] = field(default_factory=list)
     overbooked: int | None = None
     mismatched: int | None = None
     lost: int | None = None
+
+    def add(self, result: LoadResult, bare_rate: float) -> None:
+        """One round's measurement, pooled with the earlier rounds'."""
+        self.ratios.append(result.rate / bare_rate if bare_rate else 0.0)
+        if self.result is None:
+            self.result = result
+            return
+        self.result.elapsed += result.elapsed
+        self.result.latencies_ms.extend(result.latencies_ms)
+        self.result.statuses.update(result.statuses)
+        self.result.errors += result.errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -103,6 +120,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16, help="gthread only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds per concurrency level, each a slice of every row (default 3)",
+    )
     parser.add_argument("--search-rounds", type=int, default=100)
     parser.add_argument("--seed", type=int, default=20260731)
     parser.add_argument("--skip-search", action="store_true")
@@ -352,33 +375,39 @@ def run_servers(app, url: str, settings: ServerSettings, args, pool) -> list[Row
                 take_targets(pool, int(args.requests * RUSH_SEATS)), args.requests, citizen, rng
             )
             citizen += args.requests
-            bare_rate = None
-            for path, label in (("/bare", "bare Flask JSON"), ("/tx", "bare Core tx")):
+            searches = search_calls(args.requests)
+            level = {
+                "bare": Row("POST /bare (bare Flask JSON)", clients, 201),
+                "tx": Row("POST /tx (bare Core tx)", clients, 201),
+                "spread": Row("POST /api/v1/appointments (spread)", clients, 201, lost=0),
+                "rush": Row("POST /api/v1/appointments (rush)", clients, 201, lost=0),
+                "search": Row("GET /api/v1/procedures?q=", clients, 200),
+            }
+            # The rows take turns, a slice of their requests per round: the host's speed drifts
+            # within minutes, and a drift then skews one round's rows alike.
+            for r in range(args.rounds):
+                part = slice(r * len(spread) // args.rounds, (r + 1) * len(spread) // args.rounds)
                 # The same bodies as the bookings: parsing costs the same.
-                calls = [Call("POST", path, c.body) for c in spread]
-                result = measure(bare_port, calls, clients, args.duration, calls[:WARMUP_CALLS])
-                bare_rate = bare_rate or result.rate
-                rows.append(Row(f"POST {path} ({label})", clients, result, 201, bare_rate))
-            for label, bookings in (("spread", spread), ("rush", rush)):
-                before = audit(app)
-                result = run_load(port, split(bookings, clients), args.duration)
-                after = audit(app)
-                created = after.appointments - before.appointments
-                rows.append(
-                    Row(
-                        f"POST /api/v1/appointments ({label})",
-                        clients,
-                        result,
-                        201,
-                        bare_rate,
-                        after.overbooked,
-                        after.mismatched,
-                        created - result.statuses.get(201, 0),
-                    )
-                )
-            if not args.skip_search:
-                result = measure(port, search_calls(args.requests), clients, args.duration, [])
-                rows.append(Row("GET /api/v1/procedures?q=", clients, result, 200, bare_rate))
+                bare_calls = [Call("POST", "/bare", c.body) for c in spread[part]]
+                result = measure(bare_port, bare_calls, clients, args.duration, bare_calls[:20])
+                bare_rate = result.rate
+                level["bare"].add(result, bare_rate)
+                tx_calls = [Call("POST", "/tx", c.body) for c in spread[part]]
+                result = measure(bare_port, tx_calls, clients, args.duration, tx_calls[:20])
+                level["tx"].add(result, bare_rate)
+                for name, bookings in (("spread", spread[part]), ("rush", rush[part])):
+                    before = audit(app)
+                    result = run_load(port, split(bookings, clients), args.duration)
+                    after = audit(app)
+                    row = level[name]
+                    row.add(result, bare_rate)
+                    row.overbooked, row.mismatched = after.overbooked, after.mismatched
+                    created = after.appointments - before.appointments
+                    row.lost = (row.lost or 0) + created - result.statuses.get(201, 0)
+                if not args.skip_search:
+                    result = measure(port, searches[part], clients, args.duration, [])
+                    level["search"].add(result, bare_rate)
+            rows.extend(row for row in level.values() if row.result is not None)
     return rows
 
 
@@ -389,6 +418,7 @@ def report_http(rows: list[Row]) -> None:
     table = []
     for row in rows:
         res = row.result
+        assert res is not None
         ok = res.statuses.get(row.ok_status, 0)
         others = {s: n for s, n in res.statuses.items() if s not in (row.ok_status, 409)}
         table.append(
@@ -399,7 +429,7 @@ def report_http(rows: list[Row]) -> None:
                 ok / res.elapsed if res.elapsed else 0.0,
                 res.percentile(50),
                 res.percentile(99),
-                f"{res.rate / row.bare_rate:.2f}×" if row.bare_rate else "",
+                f"{statistics.median(row.ratios):.2f}×",
                 res.statuses.get(409, 0),
                 (", ".join(f"{s}: {n}" for s, n in sorted(others.items())) or "0")
                 + (f", io errors: {res.errors}" if res.errors else ""),
@@ -409,7 +439,8 @@ def report_http(rows: list[Row]) -> None:
             ]
         )
     print_table(
-        "HTTP (req/s = all answers per second; ok/s = 201 for POST, 200 for GET)",
+        "HTTP (req/s = all answers per second; ok/s = 201 for POST, 200 for GET; × bare = "
+        "median of the rounds' ratios to the bare endpoint measured just before)",
         [
             "endpoint",
             "clients",
@@ -459,8 +490,9 @@ def describe_machine(url: str, settings: ServerSettings, args) -> None:
         f"(limits raised), no Redis\n"
         f"city: {city[0]} centres, {city[1]:,} procedures, {city[2]:,} slots, "
         f"{city[3]:,} seats\n"
-        f"load: {args.requests} requests per row (cap {args.duration:.0f} s), one client "
-        f"process per connection, keep-alive where the worker allows it"
+        f"load: {args.requests} requests per row in {args.rounds} interleaved rounds (cap "
+        f"{args.duration:.0f} s a slice), one client process per connection, keep-alive where "
+        f"the worker allows it"
     )
 
 
