@@ -131,8 +131,7 @@ def free_slots(
     include_full: bool = False,
 ) -> list[FreeSlot]:
     """Slots at services taking `proc`, from `first_day` for `days` days, soonest first."""
-    q = _bookable(takes_procedure(proc), now).order_by(Slot.starts_at, Service.prefix)
-    q = q.limit(limit)
+    q = _bookable(takes_procedure(proc), now).order_by(Slot.starts_at, Service.prefix).limit(limit)
     if centre_id is not None:
         q = q.where(Slot.centre_id == centre_id)
     if centre_ids is not None:
@@ -158,25 +157,26 @@ _TAKES = _takes(
     bindparam("p_level", type_=Service.level.type),
     bindparam("p_procedure", type_=Procedure.id.type),
 )
-_FIRST_FREE_HERE = (
-    _bookable(_TAKES, _NOW)
-    .where(Slot.centre_id == bindparam("p_centre"), Slot.booked < Slot.capacity)
-    .order_by(Slot.starts_at, Service.prefix)
-    .limit(bindparam("p_limit"))
-)
+
+
+def _soonest_free(centre_id: Any, limit: Any) -> Select:
+    """The soonest free slots at one centre (the bound procedure, at `p_now`)."""
+    return (
+        _bookable(_TAKES, _NOW)
+        .where(Slot.centre_id == centre_id, Slot.booked < Slot.capacity)
+        .order_by(Slot.starts_at, Service.prefix)
+        .limit(limit)
+    )
+
+
+_FIRST_FREE_HERE = _soonest_free(bindparam("p_centre"), bindparam("p_limit"))
 # The soonest free slot at each centre of `p_centres`: for each, one index walk along the
 # centre's slots in time order (ix_slots_centre_starts) that stops at the first free one, then
 # those slots' rows. A window numbering every free slot of the centres read and sorted them all
 # (1,272 of 5,562 rows for 8 centres of the city: 6.7 ms of a 409's 18).
 _near = Centre.__table__.alias("near")
 _first_free_at = (
-    _bookable(_TAKES, _NOW)
-    .with_only_columns(Slot.id)
-    .where(Slot.centre_id == _near.c.id, Slot.booked < Slot.capacity)
-    .order_by(Slot.starts_at, Service.prefix)
-    .limit(1)
-    .correlate(_near)
-    .scalar_subquery()
+    _soonest_free(_near.c.id, 1).with_only_columns(Slot.id).correlate(_near).scalar_subquery()
 )
 _firsts = (
     select(_first_free_at.label("slot_id"))

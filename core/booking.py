@@ -343,7 +343,7 @@ _SEAT = (
         ),
         _TAKES,
         ~_CLOSED,
-        func.xephang_may_book(
+        getattr(func, MAY_BOOK)(
             bindparam("citizen_hash", type_=_appts.c.citizen_hash.type),
             bindparam("now", type_=UTCDateTime()),
             bindparam("procedure_id", type_=_appts.c.procedure_id.type),

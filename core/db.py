@@ -105,8 +105,8 @@ def transaction(session: Session | None = None, *, single_write: bool = False) -
     runs in autocommit, each statement its own transaction: no BEGIN and COMMIT round trips
     (two of a walk-in's four, and three of a booking's four with its read folded into the
     write). The write is final once its statement ends, so it must be the unit's last step
-    that can refuse. Elsewhere, or when the session is already in a
-    transaction, an ordinary transaction.
+    that can refuse. Elsewhere, or when the session is already in a transaction, an ordinary
+    transaction.
     """
     session = session or db.session()
     if session.new or session.dirty or session.deleted:
