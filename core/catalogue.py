@@ -7,6 +7,7 @@ dependence on database-specific full-text search.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -59,11 +60,13 @@ class CatalogueIndex:
         self._by_code: dict[str, ProcedureEntry] = {}
         self._prefixes: dict[str, set[int]] = {}
         self._by_field: dict[str, set[int]] = {}
-        self._built_at = 0.0
+        self._built_at = -math.inf
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
-        self._built_at = 0.0
+        # Not 0.0: time.monotonic() counts from the host's boot, so for the first
+        # _REFRESH_SECONDS after a boot a snapshot "built at 0" would still look fresh.
+        self._built_at = -math.inf
 
     def _ensure(self, session: Session) -> None:
         if time.monotonic() - self._built_at < _REFRESH_SECONDS and self._entries:
