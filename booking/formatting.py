@@ -76,6 +76,11 @@ def percent(share: float) -> str:
     return f"{round(share * 100)}%"
 
 
+def bar_width(share: float) -> int:
+    """A booked share as a bar's width out of 100 (an SVG attribute, not an inline style)."""
+    return max(0, min(100, round(share * 100)))
+
+
 def load_level(load: float) -> str:
     """A CSS-friendly level for a booked share: 'low', 'medium' or 'high'."""
     if load >= NEARLY_FULL:
@@ -111,6 +116,7 @@ def register(bp: Blueprint) -> None:
         local_date,
         km,
         percent,
+        bar_width,
         load_level,
         load_label,
         mask_phone,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -132,13 +133,49 @@ def shots_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# What Chromium reported blocked by the Content-Security-Policy since the last test began;
+# tests/conftest.py fails the test that leaves anything here.
+CSP_VIOLATIONS: list[str] = []
+
+
+def watch_csp(context: BrowserContext) -> BrowserContext:
+    """Record every Content-Security-Policy violation a page of `context` reports: Chromium
+    logs each one to the console, and a listener on the DOM event catches the rest."""
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text or message.text.startswith("csp-violation"):
+            CSP_VIOLATIONS.append(f"{message.location.get('url', '')}: {message.text}")
+
+    context.on("console", on_console)
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'csp-violation ' + e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile))"
+    )
+    return context
+
+
+def new_context(browser: Browser, base_url: str, viewport: dict[str, int], **options: Any):
+    """A fresh context (own cookies, as a separate device) in Vietnamese, its CSP watched."""
+    options.setdefault("locale", "vi-VN")
+    return watch_csp(browser.new_context(viewport=viewport, base_url=base_url, **options))
+
+
 def new_page(
     browser: Browser, base_url: str, viewport: dict[str, int], **options: Any
 ) -> tuple[BrowserContext, Page]:
-    """A fresh context (own cookies, as a separate device) in Vietnamese, and its page."""
-    options.setdefault("locale", "vi-VN")
-    context = browser.new_context(viewport=viewport, base_url=base_url, **options)
+    """A fresh context (see `new_context`) and its page."""
+    context = new_context(browser, base_url, viewport, **options)
     return context, context.new_page()
+
+
+def wait_until(page: Page, expression: str, timeout: float = 5.0) -> None:
+    """Poll a JavaScript expression until it is true. Playwright's `wait_for_function` polls
+    by `eval` inside the page, which the Content-Security-Policy forbids; `evaluate` goes
+    through the DevTools protocol, outside the page's policy."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        time.sleep(0.05)
 
 
 def expect(locator):

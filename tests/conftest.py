@@ -7,6 +7,7 @@ PostgreSQL variants; without it they skip, except under CI=true where they fail.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,6 +34,20 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    """A browser test fails when a page it opened broke the Content-Security-Policy."""
+    browser_support = sys.modules.get("tests.browser_support")
+    if browser_support is None:
+        yield
+        return
+    browser_support.CSP_VIOLATIONS.clear()
+    yield
+    found = list(browser_support.CSP_VIOLATIONS)
+    browser_support.CSP_VIOLATIONS.clear()
+    assert not found, "Content-Security-Policy violations:\n" + "\n".join(found)
 
 
 @pytest.fixture(scope="session")

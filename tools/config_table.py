@@ -28,7 +28,18 @@ MEANINGS = {
     "`redis://127.0.0.1:6379/0`: rate-limit counters and the Socket.IO message queue "
     "(live updates across web processes, emits from CLI and scheduler) live there. Redis "
     "holds no data of record: when it is down, requests still work.",
-    "BASE_URL": "Public address of the site, written into files that leave it (calendar entries).",
+    "BASE_URL": "Public address of the site (`http(s)://host[:port][/prefix]`): every absolute "
+    "link is built on it — the QR code of a printed ticket, calendar entries, links in "
+    "messages — never on the request's Host header. `make run` sets it from `HOST` and `PORT`.",
+    "PROXY_HOPS": "Reverse proxies in front of the app that append to `X-Forwarded-For` (nginx "
+    "in deploy/: `1`). The client address of rate limits, logs and the `/metrics` allow-list "
+    "is taken that many hops from the right of the header; `0` ignores the header (a client "
+    "must not pick its own address by sending it).",
+    "TRUSTED_HOSTS": "Host names the site answers to (comma-separated; `.example.vn` also "
+    "matches subdomains); a request for another Host gets 400. Empty: any Host (the demo). Set "
+    "it in production.",
+    "COOKIE_SECURE": "`1`: the session cookie is sent over https only (deploy/ sets it; the "
+    "demo runs over plain http).",
     "CITY_NAME": "Shown in the header of every page.",
     "DEFAULT_LOCALE": "Default language (Vietnamese); visitors switch to English on the pages, "
     "API clients with `Accept-Language: en`.",
@@ -56,7 +67,8 @@ MEANINGS = {
     "THREADS": "Threads of the one gunicorn worker of a web instance. Every open board or phone "
     "websocket holds a thread: sockets on this instance plus HTTP headroom.",
     "METRICS_ALLOW": "Client networks (comma-separated CIDR) allowed to read `/metrics`; others "
-    "get 404. `*` allows everyone. Behind nginx the client is nginx: restrict there too.",
+    "get 404. `*` allows everyone. The client is the address `PROXY_HOPS` says; deploy/'s "
+    "nginx refuses `/metrics` itself, so Prometheus scrapes each instance directly.",
     "PERSONAL_DATA_RETENTION_DAYS": "Days after an appointment or ticket before its names, "
     "phones and e-mails are erased (Law 91/2025/QH15: keep the minimum, delete on schedule).",
     "GRACE_MINUTES": "An appointment holder checking in up to this long after the slot start "

@@ -19,7 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from core import cache
-    from xephang import cli, errors, extensions, i18n, observability, web
+    from xephang import access_log, cli, errors, extensions, i18n, observability, security, web
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
@@ -30,4 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # After web: flask-smorest's Api registers its own HTTPException handler; ours must win.
     errors.init_app(app)
     cli.init_app(app)
+    security.init_app(app)
+    access_log.init_app(app)
+    security.trust_proxies(app)  # last: ProxyFix wraps every other middleware
     return app

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULTS: dict[str, Any] = {
     # name: default (type is taken from the default)
@@ -14,6 +15,10 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "",
     "REDIS_URL": "",
     "BASE_URL": "http://127.0.0.1:5000",
+    # Behind a reverse proxy: how many proxies in front of the app append to X-Forwarded-For.
+    "PROXY_HOPS": 0,
+    "TRUSTED_HOSTS": "",
+    "COOKIE_SECURE": False,
     "CITY_NAME": "Thành phố Hồ Chí Minh",
     "DEFAULT_LOCALE": "vi",
     "SLOT_WINDOW_MINUTES": 30,
@@ -106,6 +111,15 @@ def _instance_secret(instance: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+def _base_url(value: str) -> str:
+    """The public address, checked at start-up: links in QR codes and messages are built on
+    it, so a typo must stop the app rather than print unusable tickets."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"XEPHANG_BASE_URL must be an http(s) address, got {value!r}")
+    return value.strip().rstrip("/")
+
+
 def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Flask config from defaults, then `XEPHANG_*` environment variables, then overrides."""
     cfg: dict[str, Any] = {}
@@ -156,5 +170,12 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
     cfg["OPENAPI_SWAGGER_UI_PATH"] = None
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
     cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SECURE"] = cfg["COOKIE_SECURE"]
+    cfg["BASE_URL"] = _base_url(cfg["BASE_URL"])
+    if cfg["PROXY_HOPS"] < 0:
+        raise ValueError("XEPHANG_PROXY_HOPS must be 0 or more")
+    hosts = [h.strip().lower() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
+    # Flask refuses a request whose Host is not listed (400); None lets every host through.
+    cfg["TRUSTED_HOSTS"] = hosts or None
     cfg["JSON_SORT_KEYS"] = False
     return cfg

@@ -18,7 +18,14 @@ from sqlalchemy import select
 from core.extensions import db
 from core.models import Appointment, AppointmentStatus, Slot
 from tests import browser_support
-from tests.browser_support import accessible, fill_person, new_page, seeded_app, serve
+from tests.browser_support import (
+    accessible,
+    fill_person,
+    new_context,
+    new_page,
+    seeded_app,
+    serve,
+)
 from tests.factories import cccd, make_demo_city
 
 pytestmark = pytest.mark.browser
@@ -120,7 +127,7 @@ def test_journey_search_centre_slot_book_see_qr_then_cancel_with_the_code(
     assert appointment_status(live, code) is AppointmentStatus.BOOKED
 
     # Later, on another device, with the booking code and the manage code.
-    other = browser.new_context(viewport=PHONE, base_url=live.url).new_page()
+    other = new_context(browser, live.url, PHONE).new_page()
     other.goto("/manage")
     other.fill("#code", code)
     other.fill("#token", token)
@@ -198,7 +205,7 @@ def test_every_booking_page_passes_axe_wcag_2_1_aa(browser, live, phone):
 
 
 def test_desktop_layout_passes_axe_too(browser, live, shots):
-    context = browser.new_context(viewport=DESKTOP, base_url=live.url)
+    context = new_context(browser, live.url, DESKTOP)
     page = context.new_page()
     page.goto(f"/procedures/{BIRTH}/centres/26737")
     accessible(page)

@@ -30,7 +30,15 @@ from core.models import (
     TicketStatus,
 )
 from tests import browser_support
-from tests.browser_support import accessible, new_page, press, seeded_app, serve, sign_in
+from tests.browser_support import (
+    accessible,
+    new_page,
+    press,
+    seeded_app,
+    serve,
+    sign_in,
+    wait_until,
+)
 from tests.factories import make_demo_city, make_field, make_slot, make_staff
 
 pytestmark = pytest.mark.browser
@@ -176,7 +184,7 @@ def test_serve_a_citizen_by_keyboard(browser, live, shots):
     assert f"Quầy đang gọi số {second}" in page.locator(".notice--error").inner_text()
     # A key whose button is off says why, without leaving the page.
     page.keyboard.press("c")
-    page.wait_for_function("document.getElementById('hint').textContent.length > 0")
+    wait_until(page, "document.getElementById('hint').textContent.length > 0")
     assert "Bắt đầu" in page.locator("#hint").inner_text()
     page.screenshot(path=shots / "counter-refusal.png")
     context.close()
@@ -200,7 +208,7 @@ def test_transfer_dialog_by_keyboard(browser, live, shots):
     dialog.wait_for(state="hidden")
     # The dialog's close handler gives focus back to its link: only then is the page settled
     # (pressing on before that raced the close event and lost the key now and then).
-    page.wait_for_function("document.activeElement && document.activeElement.dataset.dialog")
+    wait_until(page, "document.activeElement && document.activeElement.dataset.dialog")
 
     page.keyboard.press("t")
     dialog.wait_for()
@@ -224,8 +232,9 @@ def test_waiting_counts_refresh_by_themselves(browser, live):
         tickets.issue_walk_in(db.session, here, now=NOW, service=line)
         db.session.commit()
         db.session.remove()
-    page.wait_for_function(
+    wait_until(
+        page,
         f"Number(document.querySelector('[data-total]').textContent) === {before + 1}",
-        timeout=12_000,
+        timeout=12,
     )
     context.close()

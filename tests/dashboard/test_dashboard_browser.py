@@ -22,7 +22,7 @@ from core.extensions import db
 from core.models import Field, Procedure, StaffAssignment, TicketSource, TicketStatus
 from core.timeutil import local_to_utc
 from tests import browser_support
-from tests.browser_support import accessible, expect, new_page, seeded_app, serve
+from tests.browser_support import accessible, expect, new_page, seeded_app, serve, wait_until
 from tests.factories import (
     STAFF_PASSWORD,
     make_centre,
@@ -225,9 +225,7 @@ def test_centre_statistics_charts_and_tables(browser, live, shots):
     page.wait_for_url("**/dashboard/centres/26743")
     expect(page.get_by_role("heading", level=1)).to_have_text("Thống kê Phường Bến Thành")
     for chart in ("days", "sources", "services", "fields", "hours"):
-        page.wait_for_function(
-            f"document.getElementById('{chart}-chart').chart !== undefined", timeout=10_000
-        )
+        wait_until(page, f"document.getElementById('{chart}-chart').chart !== undefined", 10)
     drawn = page.evaluate(
         "['days','sources','services','fields','hours'].map(id => "
         "document.getElementById(id + '-chart').chart.data.datasets[0].data)"
