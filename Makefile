@@ -12,6 +12,11 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
+# Links in QR codes and messages are built on XEPHANG_BASE_URL: by default the address the
+# demo is served on (on 0.0.0.0 or ::, this machine's first network address, so phones on
+# the same network can open them).
+PUBLIC_HOST := $(if $(filter 0.0.0.0 ::,$(HOST)),$(or $(shell hostname -I 2>/dev/null | cut -d' ' -f1),127.0.0.1),$(HOST))
+XEPHANG_BASE_URL ?= http://$(PUBLIC_HOST):$(PORT)
 BENCH_ARGS ?=
 
 # Python 3.11 by name, else python3 when it is 3.11 or newer.
@@ -57,10 +62,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(VENV_STAMP) $(NODE_STAMP) $(MO_FILES)
 
+run: export XEPHANG_BASE_URL := $(XEPHANG_BASE_URL)
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo setup
-	@echo "xephang: serving the demo city at http://$(HOST):$(PORT)  (Ctrl+C stops)"
+	@echo "xephang: serving the demo city at $(XEPHANG_BASE_URL)  (Ctrl+C stops)"
 	$(FLASK) run --host $(HOST) --port $(PORT) --with-threads
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.

@@ -38,6 +38,7 @@ from core.db import transaction
 from core.directory import get_centre
 from core.errors import Conflict, InvalidInput, NotFound
 from core.extensions import db, limiter
+from core.links import public_url
 from core.messages import message
 from core.models import Centre, Closure, Counter, Field, Procedure, ProcedureLevel, Service, Slot
 from core.problems import from_domain
@@ -58,12 +59,6 @@ _TOKEN_PARAMS = [
         "name": "X-Manage-Token",
         "schema": {"type": "string"},
         "description": "The manage token returned at booking.",
-    },
-    {
-        "in": "query",
-        "name": "token",
-        "schema": {"type": "string"},
-        "description": "The manage token, for links in pages and e-mails (or use the header).",
     },
 ]
 
@@ -381,11 +376,12 @@ def _appointment_code(code: str) -> str:
 
 
 def _manage_token() -> str:
-    return request.headers.get("X-Manage-Token") or request.args.get("token") or ""
+    # A header only: a token in the query string would be written into access logs.
+    return request.headers.get("X-Manage-Token") or ""
 
 
 def _appointment_url(code: str) -> str:
-    return url_for("booking_api.get_appointment", code=code, _external=True)
+    return public_url("booking_api.get_appointment", code=code)
 
 
 # When a refused slot is and where its centre is (Centre.id as `id`): where alternatives start.

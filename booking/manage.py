@@ -17,16 +17,29 @@ from core.booking import cancel, get_owned, qr_payload, reschedule
 from core.db import transaction
 from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from core.extensions import db
+from core.links import public_url
 from core.models import Appointment, Slot
 from core.settings import booking_rules, secret
 from core.timeutil import clock
 
 
 def lookup():
-    """GET: the look-up form, prefilled from a manage link (?code=&token=)."""
-    return lookup_page(
-        request.args.get("code", "")[:16].strip().upper(), request.args.get("token", "")[:100]
-    )
+    """GET: the look-up form, or a manage link from a message (?code=&token=).
+
+    A link's token is traded at once for the session's proof of ownership and the browser is
+    sent on to the appointment, so the token leaves the address bar and the history and is
+    never sent again (the access logs redact it on this one visit: xephang/access_log.py).
+    """
+    code = request.args.get("code", "")[:16].strip().upper()
+    token = request.args.get("token", "")[:100].strip()
+    if not (code and token):
+        return lookup_page(code)
+    try:
+        appointment = get_owned(db.session, code, token)
+    except NotFound as err:
+        return lookup_page(code, "", error=err.code, status=404)
+    remember(appointment.code, token)
+    return redirect(url_for("booking.appointment", code=appointment.code), 303)
 
 
 def lookup_submit():
@@ -51,7 +64,7 @@ def _page(appointment: Appointment, token: str, *, error: str | None = None, sta
         appt=appointment,
         token=token,
         qr_svg=Markup(qr.svg(qr_payload(secret(), appointment), title=title)),  # noqa: S704
-        manage_url=url_for("booking.manage", code=appointment.code, token=token, _external=True),
+        manage_url=public_url("booking.manage", code=appointment.code, token=token),
         just_booked=any(category == "booked" for category, _m in flashes),
         error=error,
     )
@@ -88,9 +101,9 @@ def calendar(code: str):
         description=_(
             "Mã đặt lịch: %(code)s. Mang theo CCCD và đến sớm 10 phút. Huỷ hoặc đổi lịch: %(url)s",
             code=appointment.code,
-            url=url_for("booking.manage", code=appointment.code, _external=True),
+            url=public_url("booking.manage", code=appointment.code),
         ),
-        url=url_for("booking.manage", code=appointment.code, _external=True),
+        url=public_url("booking.manage", code=appointment.code),
         now=clock(),
     )
     return Response(

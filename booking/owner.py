@@ -7,6 +7,8 @@ it would end up in logs and Referer headers).
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from flask import abort, make_response, redirect, render_template, request, session, url_for
 
 from core.booking import get_owned
@@ -26,8 +28,26 @@ def remember(code: str, token: str) -> None:
 
 
 def presented_token(code: str) -> str:
-    token = request.form.get("token") or request.args.get("token")
-    return (token or session.get(_SESSION_KEY, {}).get(code, ""))[:100]
+    """The token from the form posted, else the one this browser's session remembers; never
+    from the URL (links trade theirs on arrival: `trade_link_token`)."""
+    token = request.form.get("token") or session.get(_SESSION_KEY, {}).get(code, "")
+    return token[:100]
+
+
+def trade_link_token():
+    """Before a page: a `?token=` in the address (an older link) is checked, remembered in
+    the session and dropped from the address by a redirect; a wrong one is just dropped."""
+    if request.method != "GET" or "token" not in request.args or request.endpoint is None:
+        return None
+    if request.endpoint == "booking.manage":
+        return None  # the look-up trades its own link (booking.manage.lookup)
+    where = dict(request.view_args or {})
+    token = request.args.get("token", "")[:100].strip()
+    if isinstance(where.get("code"), str) and token:
+        with suppress(NotFound):
+            remember(get_owned(db.session, where["code"], token).code, token)
+    rest = {k: v for k, v in request.args.items() if k != "token"}
+    return redirect(url_for(request.endpoint, **where, **rest), 303)
 
 
 def lookup_page(code: str = "", token: str = "", *, error: str | None = None, status: int = 200):

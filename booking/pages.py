@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, current_app
 
-from booking import book, find, formatting, manage
+from booking import book, find, formatting, manage, owner
 from core.extensions import limiter
 from core.messages import message
 
@@ -22,6 +22,7 @@ bp = Blueprint(
     static_url_path="/static/booking",
 )
 formatting.register(bp)
+bp.before_request(owner.trade_link_token)
 bp.add_app_template_global(message, "message")
 
 

@@ -55,13 +55,17 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 
-# Behind nginx on the same host: trust its X-Forwarded-Proto / X-Forwarded-For.
+# Behind nginx on the same host: trust its X-Forwarded-Proto. The client address comes from
+# X-Forwarded-For in the app (XEPHANG_PROXY_HOPS, werkzeug's ProxyFix), not here.
 forwarded_allow_ips = "127.0.0.1,::1"
 
 # Logs to stderr (the journal under systemd, `docker logs` in compose). Access log: client,
 # request line, status, bytes, duration in ms, user agent.
+# The client (%(h)s) is the address ProxyFix found in X-Forwarded-For (XEPHANG_PROXY_HOPS),
+# and secrets in query strings are written as [redacted] (xephang/access_log.py).
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+logger_class = "xephang.access_log.GunicornLogger"
 errorlog = "-"
 loglevel = "info"
 

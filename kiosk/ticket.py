@@ -8,13 +8,14 @@ from markupsafe import Markup
 from core import qr
 from core.extensions import db
 from core.kiosk_lookup import ticket_at_centre
+from core.links import public_url
 from core.presenters import ticket_public
 from core.timeutil import clock
 
 
 def live_url(public_id: str) -> str:
     """Where the ticket's QR leads: the public live ticket page (served by display/)."""
-    return f"{current_app.config['BASE_URL'].rstrip('/')}/t/{public_id}"
+    return public_url("display.ticket", public_id=public_id)
 
 
 def show(public_id: str):

@@ -3,6 +3,7 @@ and live boards over websockets; behind the nginx example when nginx is installe
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import runpy
@@ -19,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 import socketio
 
@@ -49,9 +51,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def instances(count: int, database_url: str, **env: str) -> Iterator[list[str]]:
+def instances(
+    count: int, database_url: str, logs: list | None = None, **env: str
+) -> Iterator[list[str]]:
     """`count` × `gunicorn -c deploy/gunicorn.conf.py wsgi:app`, each on a free loopback
-    port, started together; their base URLs once every one answers."""
+    port, started together; their base URLs once every one answers. Their log files (access
+    and error log) are appended to `logs` when given."""
     procs, bases = [], []
     with ExitStack() as stack:
         for _ in range(count):
@@ -59,6 +64,8 @@ def instances(count: int, database_url: str, **env: str) -> Iterator[list[str]]:
             log = stack.enter_context(
                 tempfile.NamedTemporaryFile("w+", prefix="xephang-deploy-", suffix=".log")
             )
+            if logs is not None:
+                logs.append(log)
             full_env = {
                 **os.environ,
                 "XEPHANG_BIND": f"{HOST}:{port}",
@@ -288,6 +295,7 @@ def nginx_config(example: str, ports: list[int], listen: int, workdir: Path) -> 
     site = site.replace("server 127.0.0.1:8001", f"server {HOST}:{ports[0]}")
     site = site.replace("server 127.0.0.1:8002", f"server {HOST}:{ports[1]}")
     site = site.replace("/srv/xephang/", f"{ROOT}/")
+    site = site.replace("/var/log/nginx/", f"{workdir}/")
     assert f"{HOST}:{ports[1]}" in site and f"{ROOT}/xephang/static/" in site
     temp = "\n".join(
         f"  {name}_temp_path {workdir / name};"
@@ -299,38 +307,61 @@ def nginx_config(example: str, ports: list[int], listen: int, workdir: Path) -> 
     )
 
 
-@pytest.mark.redis
-def test_nginx_example_balances_two_instances_sharing_redis(city, tmp_path):
-    need(bool(REDIS_URL), "Redis not configured: set XEPHANG_TEST_REDIS_URL")
+def nginx_binary() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     need(nginx is not None, "nginx not installed (apt-get install nginx-light)")
+    return str(nginx)
+
+
+@contextmanager
+def nginx_in_front(bases: list[str], workdir: Path) -> Iterator[str]:
+    """deploy/nginx/xephang.conf in front of two instances; yields its base URL once it
+    answers. Its access log is `workdir / "xephang.access.log"`."""
+    nginx = nginx_binary()
     listen = free_port()
-    with instances(2, city["url"], XEPHANG_REDIS_URL=REDIS_URL) as (a, b):
-        ports = [int(a.rsplit(":", 1)[1]), int(b.rsplit(":", 1)[1])]
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(
-            nginx_config((DEPLOY / "nginx" / "xephang.conf").read_text(), ports, listen, tmp_path)
-        )
-        check = subprocess.run([nginx, "-t", "-c", str(conf)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
-        proc = subprocess.Popen(
-            [nginx, "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.DEVNULL
-        )
-        base = f"http://{HOST}:{listen}"
+    ports = [int(base.rsplit(":", 1)[1]) for base in bases]
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        nginx_config((DEPLOY / "nginx" / "xephang.conf").read_text(), ports, listen, workdir)
+    )
+    check = subprocess.run([nginx, "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.DEVNULL
+    )
+    base = f"http://{HOST}:{listen}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                requests.get(f"{base}/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, "nginx did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.redis
+def test_nginx_example_balances_two_instances_sharing_redis(city, tmp_path):
+    need(bool(REDIS_URL), "Redis not configured: set XEPHANG_TEST_REDIS_URL")
+    nginx_binary()
+    with (
+        instances(2, city["url"], XEPHANG_REDIS_URL=REDIS_URL) as (a, b),
+        nginx_in_front([a, b], tmp_path) as base,
+    ):
         boards = []
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    health = requests.get(f"{base}/health", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline and proc.poll() is None, (
-                        "nginx did not start"
-                    )
-                    time.sleep(0.1)
+            health = requests.get(f"{base}/health", timeout=5)
             assert health.status_code == 200 and health.json()["redis"] is True
             assert requests.get(f"{base}/metrics", timeout=5).status_code == 404
             assert requests.get(f"{a}/metrics", timeout=5).status_code == 200  # scraped directly
@@ -381,9 +412,86 @@ def test_nginx_example_balances_two_instances_sharing_redis(city, tmp_path):
         finally:
             for board in boards:
                 board.disconnect()
-            proc.send_signal(signal.SIGQUIT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+
+
+def request_from(source: str, base: str, method: str, path: str, **headers: str) -> int:
+    """One request to `base` from the loopback address `source` (127.0.0.2, 127.0.0.3 …): a
+    citizen on their own machine, as far as nginx can tell."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        body = b"{}" if method == "POST" else None
+        conn.request(
+            method, path, body=body, headers={"Content-Type": "application/json", **headers}
+        )
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+def forget_limits(client: redis.Redis, *addresses: str) -> None:
+    for address in addresses:
+        for key in client.scan_iter(match=f"*LIMITER/{address}/*"):
+            client.delete(key)
+
+
+@pytest.mark.redis
+def test_behind_nginx_each_citizen_is_their_own_client_and_no_secret_reaches_a_log(city, tmp_path):
+    need(bool(REDIS_URL), "Redis not configured: set XEPHANG_TEST_REDIS_URL")
+    nginx_binary()
+    limits = redis.Redis.from_url(REDIS_URL)
+    first, second = "127.0.0.2", "127.0.0.3"
+    forget_limits(limits, first, second)
+    logs: list = []
+    secret = "s3cr3t-token-do-not-log"
+    try:
+        with (
+            instances(
+                2,
+                city["url"],
+                logs=logs,
+                XEPHANG_REDIS_URL=REDIS_URL,
+                XEPHANG_PROXY_HOPS="1",  # as deploy/ sets it
+                XEPHANG_RATE_LIMITS_ENABLED="1",
+                XEPHANG_RATE_LIMIT_BOOKING="3 per minute",
+                XEPHANG_TRUSTED_HOSTS=f"{HOST},localhost",
+            ) as bases,
+            nginx_in_front(bases, tmp_path) as base,
+        ):
+            book = "/api/v1/appointments"
+            # The first citizen reaches the booking limit (every attempt counts, valid or not).
+            assert [request_from(first, base, "POST", book) for _ in range(3)] == [422] * 3
+            assert request_from(first, base, "POST", book) == 429
+            # The second, behind the same nginx, is not throttled by the first ...
+            assert request_from(second, base, "POST", book) == 422
+            # ... and neither can step into a fresh bucket (or another's) by forging the header.
+            forged = {"X-Forwarded-For": "127.0.0.99"}
+            assert request_from(first, base, "POST", book, **forged) == 429
+            assert request_from(second, base, "POST", book, **{"X-Forwarded-For": first}) == 422
+
+            # A Host the site does not serve is refused.
+            assert (
+                request_from(first, base, "GET", "/api/v1/procedures", Host="evil.example") == 400
+            )
+            assert request_from(first, base, "GET", "/api/v1/procedures") == 200
+
+            # Links that carry a secret once: kiosk set-up and a manage link.
+            assert request_from(first, base, "GET", f"/kiosk/setup?token={secret}") == 403
+            assert request_from(first, base, "GET", f"/manage?code=ABCD2345&token={secret}") == 404
+            time.sleep(0.5)  # let both servers write their access lines
+            nginx_log = (tmp_path / "xephang.access.log").read_text()
+            app_logs = ""
+            for log in logs:
+                log.seek(0)
+                app_logs += log.read()
+    finally:
+        forget_limits(limits, first, second)
+
+    assert "/kiosk/setup?token=[redacted]" in nginx_log and secret not in nginx_log
+    assert "token=[redacted]" in app_logs and secret not in app_logs
+    # Both logs name the citizen, not nginx: gunicorn's access log reads ProxyFix's address.
+    assert f"{first} - " in nginx_log and f"{second} - " in nginx_log
+    booking_lines = [line for line in app_logs.splitlines() if "/api/v1/appointments" in line]
+    assert booking_lines and all(line.split()[0] in (first, second) for line in booking_lines)

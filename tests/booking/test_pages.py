@@ -182,10 +182,15 @@ def test_full_journey_search_book_confirm_download_cancel(app, client, session, 
     assert ics.status_code == 200 and ics.mimetype == "text/calendar"
     assert "BEGIN:VEVENT" in text(ics) and "DTSTART:20261207T030000Z" in text(ics)
 
-    # Another browser, with only the code and the token.
+    # A manage link (as in a message) is traded for the session at once: the browser goes on
+    # to the appointment and the token leaves the address.
+    linked = app.test_client()
+    traded = linked.get(f"/manage?code={appt.code}&token={token}")
+    assert traded.status_code == 303 and traded.location == f"/appointments/{appt.code}"
+    assert appt.code in text(linked.get(traded.location))
+
+    # Another browser, with only the code and the token typed in.
     other = app.test_client()
-    prefilled = other.get(f"/manage?code={appt.code}&token={token}")
-    assert f'value="{appt.code}"' in text(prefilled) and f'value="{token}"' in text(prefilled)
     opened = other.post("/manage", data={"code": appt.code.lower(), "token": token})
     assert opened.status_code == 303
     assert other.get(f"/appointments/{appt.code}/cancel").status_code == 200
@@ -408,10 +413,15 @@ def test_wrong_manage_token_is_refused_and_changes_nothing(app, client, session,
     looked_up = stranger.post("/manage", data={"code": code, "token": "wrong-token"})
     assert looked_up.status_code == 404
     assert "Mã đặt lịch hoặc mã quản lý không đúng." in text(looked_up)
-    assert stranger.get(f"/appointments/{code}?token=wrong").status_code == 404
+    # A token in an address is dropped by a redirect; a wrong one proves nothing.
+    linked = stranger.get(f"/appointments/{code}?token=wrong")
+    assert linked.status_code == 303 and linked.location == f"/appointments/{code}"
+    assert stranger.get(linked.location).location == f"/manage?code={code}"
     cancel = stranger.post(f"/appointments/{code}/cancel?token=wrong", data={"confirm": "yes"})
+    assert cancel.status_code == 302 and cancel.location == f"/manage?code={code}"
+    cancel = stranger.post(f"/appointments/{code}/cancel", data={"confirm": "yes", "token": "x"})
     assert cancel.status_code == 404
-    assert stranger.get(f"/appointments/{code}/qr.png?token=wrong").status_code == 404
+    assert stranger.get(f"/appointments/{code}/qr.png?token=wrong").status_code == 303
     move = stranger.post(
         f"/appointments/{code}/reschedule/slot/{city.later.id}", data={"token": "wrong"}
     )
