@@ -74,6 +74,11 @@ MEANINGS = {
     "RATE_LIMIT_KIOSK_CHECKIN": "Limit per kiosk on check-ins by booking code and phone digits "
     "(the one thing worth guessing at a kiosk), on its pages and through the kiosk API.",
     "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts.",
+    "STAFF_TOKEN_DAYS": "Days a staff API token is valid when the request (`days`) or "
+    "`flask staff token --days` does not say.",
+    "STAFF_TOKEN_MAX_DAYS": "Longest validity, in days, a staff API token may be given. Tokens "
+    "also die when revoked (`DELETE /api/v1/auth/token`), when the account's password changes "
+    "and when it is deactivated.",
     "BALANCING_TARGET_LEVEL": "Service-level target of balancing: this share of citizens "
     "called within `BALANCING_TARGET_MINUTES` (0.8 = 80%); Erlang C sizes each centre's "
     "officers for it.",
