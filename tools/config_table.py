@@ -73,7 +73,8 @@ MEANINGS = {
     "printer); `0` only shows the ticket.",
     "RATE_LIMIT_KIOSK_CHECKIN": "Limit per kiosk on check-ins by booking code and phone digits "
     "(the one thing worth guessing at a kiosk), on its pages and through the kiosk API.",
-    "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts.",
+    "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts: the sign-in form "
+    "and `POST /api/v1/auth/token` share it.",
     "STAFF_TOKEN_DAYS": "Days a staff API token is valid when the request (`days`) or "
     "`flask staff token --days` does not say.",
     "STAFF_TOKEN_MAX_DAYS": "Longest validity, in days, a staff API token may be given. Tokens "
