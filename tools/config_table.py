@@ -26,7 +26,8 @@ MEANINGS = {
     "`postgresql+psycopg://user:password@host:5432/xephang`.",
     "REDIS_URL": "Empty: no Redis (rate limits in memory, one process). Set, e.g. "
     "`redis://127.0.0.1:6379/0`: rate-limit counters and the Socket.IO message queue "
-    "(live updates across web processes, emits from CLI and scheduler) live there. Redis "
+    "(live updates across web processes, emits from CLI and scheduler) live there, and token "
+    "revocations reach every web process through it at once (otherwise within 5 s). Redis "
     "holds no data of record: when it is down, requests still work.",
     "BASE_URL": "Public address of the site, written into files that leave it (calendar entries).",
     "CITY_NAME": "Shown in the header of every page.",
