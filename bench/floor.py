@@ -97,9 +97,9 @@ def seat_centre(
     API token) seated at each counter and `kiosks` kiosk devices; not committed. Officers
     are numbered from `first`, so several centres in one database get distinct usernames."""
     from core import counters as counter_ops
-    from core.auth import issue_staff_token
     from core.demo import create_device, create_staff
     from core.models import Centre, CentreKind, Counter, CounterService, DeviceKind, Role, Service
+    from core.staff_tokens import issue_staff_token
     from core.text import fold
 
     centre = Centre(
@@ -133,7 +133,7 @@ def seat_centre(
             full_name=f"Cán bộ {n}",
             now=now,
         )
-        token = issue_staff_token(session, staff)
+        token, _ = issue_staff_token(session, staff, now=now, days=1)
         counter_ops.open_counter(session, counter, staff, now=now)
         officers.append((counter.id, token))
     tokens = [

@@ -342,8 +342,8 @@ def dashboard_queries(session, report, procedure: str, args) -> list[tuple[str, 
     from sqlalchemy import select
 
     from core import load_snapshot
-    from core.auth import issue_staff_token
     from core.models import Centre, CentreKind, Role, Staff
+    from core.staff_tokens import issue_staff_token
     from core.statistics import aggregate_day
     from core.timeutil import local_day
 
@@ -370,7 +370,8 @@ def dashboard_queries(session, report, procedure: str, args) -> list[tuple[str, 
     )
     session.add(operator)
     session.flush()
-    headers = {"Authorization": f"Bearer {issue_staff_token(session, operator)}"}
+    token, _ = issue_staff_token(session, operator, now=NOW, days=1)
+    headers = {"Authorization": f"Bearer {token}"}
     session.commit()
     ward = session.scalars(
         select(Centre.code).where(Centre.kind == CentreKind.WARD).order_by(Centre.code)

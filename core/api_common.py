@@ -66,14 +66,19 @@ class ProblemParser(FlaskParser):
 
 
 class ApiBlueprint(Blueprint):
-    """A smorest blueprint for bearer-token APIs: problem+json parsing, CSRF only for cookies."""
+    """A smorest blueprint for bearer-token APIs: problem+json parsing, CSRF only for cookies.
+
+    `cookie_csrf=False` drops even that check, for endpoints that never act on the session
+    cookie (staff tokens: credentials or a bearer token in the request itself).
+    """
 
     ARGUMENTS_PARSER = ProblemParser()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cookie_csrf: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         csrf.exempt(self)
-        self.before_request(_csrf_for_cookie_sessions)
+        if cookie_csrf:
+            self.before_request(_csrf_for_cookie_sessions)
         self.record_once(_document_bearer)
 
 

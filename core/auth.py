@@ -2,16 +2,17 @@
 
 Kiosk and display devices send ``Authorization: Bearer <device token>`` and act only for
 their centre. Staff use a session (pages) or ``Authorization: Bearer <staff token>`` (API);
-officers act only at their centre or the centre they are dispatched to that day.
+officers act only at their centre or the centre they are dispatched to that day. Staff
+tokens are issued and revoked in `core.staff_tokens`.
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache, wraps
 from itertools import chain
 from typing import Any, Protocol
@@ -19,15 +20,17 @@ from typing import Any, Protocol
 from flask import g, request
 from flask_login import current_user
 from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.cache import TTLCache
 from core.errors import DomainError, Forbidden
 from core.extensions import db
 from core.identity import token_hash
-from core.models import Device, DeviceKind, Role, Staff, StaffAssignment
+from core.models import Device, DeviceKind, Role, Staff, StaffAssignment, StaffToken
 from core.timeutil import clock, local_day
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -59,12 +62,13 @@ class StaffLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a bearer token stands for, as plain values: a device (with its kind) or a staff
-    member (with their role), and the home centre."""
+    member (with their role and the token's expiry), and the home centre."""
 
     id: int
     centre_id: int | None
     device_kind: DeviceKind | None = None
     role: Role | None = None
+    expires_at: datetime | None = None
 
     @property
     def is_device(self) -> bool:
@@ -72,13 +76,20 @@ class Principal:
 
 
 # Token → principal in one prebuilt statement each (no ORM object is loaded for a request
-# that needs only these columns).
-_devices, _staff = Device.__table__, Staff.__table__
+# that needs only these columns). A staff token is found by its unique hash, joined to its
+# account: unexpired at `now`, account active.
+_devices, _staff, _tokens = Device.__table__, Staff.__table__, StaffToken.__table__
 _DEVICE_BY_TOKEN = select(_devices.c.id, _devices.c.centre_id, _devices.c.kind).where(
     _devices.c.token_hash == bindparam("h"), _devices.c.active.is_(True)
 )
-_STAFF_BY_TOKEN = select(_staff.c.id, _staff.c.centre_id, _staff.c.role).where(
-    _staff.c.api_token_hash == bindparam("h"), _staff.c.active.is_(True)
+_STAFF_BY_TOKEN = (
+    select(_staff.c.id, _staff.c.centre_id, _staff.c.role, _tokens.c.expires_at)
+    .select_from(_tokens.join(_staff, _staff.c.id == _tokens.c.staff_id))
+    .where(
+        _tokens.c.token_hash == bindparam("h"),
+        _tokens.c.expires_at > bindparam("now"),
+        _staff.c.active.is_(True),
+    )
 )
 
 
@@ -87,9 +98,12 @@ class _TokenCache(TTLCache[Principal]):
     is not looked up every time. Only tokens that were found are kept (an unknown token is
     asked again next time), at most `limit` of them.
 
-    Revocation: a device or staff row changed through the ORM in this process (deactivated,
-    token replaced) empties the cache at once (see `_forget_on_change`); a change made by
-    another process (the CLI, another web instance) bites within `ttl` seconds.
+    Revocation: a device, staff or staff-token row changed or deleted through the ORM in
+    this process (deactivated, password changed, token revoked) empties the cache at once
+    (see `_forget_on_change`). Another process (the CLI, another web instance) making such a
+    change tells this one through `revocation_hooks` when they share Redis (see
+    xephang/revocation.py); without Redis, or while it is down, its change bites within
+    `ttl` seconds. A staff token is never served past its expiry (`principal_for_token`).
     """
 
     def __init__(self, ttl: float, limit: int = 4096) -> None:
@@ -130,28 +144,85 @@ TOKEN_CACHE_SECONDS = 5.0
 _principals = _TokenCache(ttl=TOKEN_CACHE_SECONDS)
 
 
-def forget_tokens() -> None:
-    """Drop every cached token (a device or staff account changed)."""
+# Run by `forget_tokens()` after a committed change may have revoked tokens, so that other
+# processes forget theirs too: xephang/revocation.py adds one that publishes on Redis. Each
+# takes no argument; one that raises is logged and the others still run.
+revocation_hooks: list[Callable[[], None]] = []
+
+_REVOKING = (Device, Staff, StaffToken)
+_REVOKED_KEY = "xephang_tokens_revoked"
+
+
+def forget_tokens(*, announce: bool = True) -> None:
+    """Drop every token this process has cached (a device, staff account or staff token
+    changed); with `announce`, run `revocation_hooks` so other processes drop theirs.
+
+    `announce=False` is for a change not committed yet (telling others then would let them
+    read the old row again) and for a process told by another one.
+    """
     _principals.forget()
+    if not announce:
+        return
+    for hook in list(revocation_hooks):
+        try:
+            hook()
+        except Exception:
+            log.exception("token revocation hook %r failed", hook)
+
+
+def _revoking(session: Session) -> None:
+    # Forget now, so this process's next look-up reads the database; announce once committed.
+    session.info[_REVOKED_KEY] = True
+    forget_tokens(announce=False)
 
 
 @event.listens_for(Session, "after_flush")
 def _forget_on_change(session: Session, _context: Any) -> None:
-    if any(isinstance(obj, Device | Staff) for obj in chain(session.dirty, session.deleted)):
-        forget_tokens()
+    # Changed or deleted rows only: a new device, account or token revokes nothing.
+    if any(isinstance(obj, _REVOKING) for obj in chain(session.dirty, session.deleted)):
+        _revoking(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_bulk_change(state: ORMExecuteState) -> None:
+    # ORM-enabled UPDATE and DELETE statements (`session.execute(delete(StaffToken)…)`), as
+    # they start: the flush events never see them. Statements on bare tables are not looked
+    # at (core.staff_tokens removes expired tokens that way, which revokes nothing).
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ in _REVOKING for mapper in state.all_mappers
+    ):
+        _revoking(state.session)
 
 
 @event.listens_for(Session, "after_bulk_update")
 @event.listens_for(Session, "after_bulk_delete")
-def _forget_on_bulk_change(context: Any) -> None:
-    if context.mapper.class_ in (Device, Staff):
+def _forget_on_legacy_bulk_change(context: Any) -> None:
+    # The legacy `Query.update()` and `Query.delete()`.
+    if context.mapper.class_ in _REVOKING:
+        _revoking(context.session)
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_revocation(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the transaction itself may still roll back
+    if session.info.pop(_REVOKED_KEY, False):
+        # Forgotten again: a look-up of this process between the flush and the commit read
+        # the old row. Then the other processes, which can only read the new one now.
         forget_tokens()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _nothing_revoked(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # the whole transaction, not a savepoint of it
+        session.info.pop(_REVOKED_KEY, None)
 
 
 def principal_for_token(
     session: Session, token: str, *, devices: bool, staff: bool
 ) -> Principal | None:
-    """The active device (if `devices`) or staff member (if `staff`) holding `token`."""
+    """The active device (if `devices`) or staff member (if `staff`) holding `token`; a staff
+    token only until it expires by the app clock (`core.timeutil.clock`)."""
     hashed = token_hash(token)
     if devices:
         found = _principals.lookup(
@@ -160,7 +231,13 @@ def principal_for_token(
         if found is not None:
             return found
     if staff:
-        return _principals.lookup(session, ("staff", hashed), lambda: _staff_row(session, hashed))
+        now = clock()
+        found = _principals.lookup(
+            session, ("staff", hashed), lambda: _staff_row(session, hashed, now)
+        )
+        # The cache keeps a token for seconds whatever its expiry: check it on every use.
+        if found is not None and found.expires_at is not None and found.expires_at > now:
+            return found
     return None
 
 
@@ -169,20 +246,16 @@ def _device_row(session: Session, hashed: str) -> Principal | None:
     return Principal(row.id, row.centre_id, device_kind=row.kind) if row is not None else None
 
 
-def _staff_row(session: Session, hashed: str) -> Principal | None:
-    row = session.connection().execute(_STAFF_BY_TOKEN, {"h": hashed}).first()
-    return Principal(row.id, row.centre_id, role=row.role) if row is not None else None
+def _staff_row(session: Session, hashed: str, now: datetime) -> Principal | None:
+    row = session.connection().execute(_STAFF_BY_TOKEN, {"h": hashed, "now": now}).first()
+    if row is None:
+        return None
+    return Principal(row.id, row.centre_id, role=row.role, expires_at=row.expires_at)
 
 
 def device_for_token(session: Session, token: str) -> Device | None:
     return session.scalars(
         select(Device).where(Device.token_hash == token_hash(token), Device.active.is_(True))
-    ).one_or_none()
-
-
-def staff_for_token(session: Session, token: str) -> Staff | None:
-    return session.scalars(
-        select(Staff).where(Staff.api_token_hash == token_hash(token), Staff.active.is_(True))
     ).one_or_none()
 
 
@@ -322,14 +395,3 @@ def load_staff(user_id: str) -> Staff | None:
         return None
     staff = db.session.get(Staff, int(user_id))
     return staff if staff is not None and staff.active else None
-
-
-def issue_staff_token(session: Session, staff: Staff) -> str:
-    """A new API bearer token for `staff`, replacing any earlier one; only its hash is kept.
-
-    The token is returned once: show it to the staff member, it cannot be read back.
-    """
-    token = secrets.token_urlsafe(32)
-    staff.api_token_hash = token_hash(token)
-    session.flush()
-    return token

@@ -99,6 +99,10 @@ MESSAGES: dict[str, Any] = {
     "invalid_number": _l("Giá trị phải là một số."),
     "bad_request": _l("Yêu cầu không hợp lệ."),
     "unauthorized": _l("Bạn cần đăng nhập hoặc cung cấp mã truy cập."),
+    # Staff API tokens.
+    "token_invalid": _l("Mã truy cập không hợp lệ, đã hết hạn hoặc đã bị thu hồi."),
+    "token_days": _l("Số ngày hiệu lực của mã truy cập nằm ngoài khoảng cho phép."),
+    "staff_inactive": _l("Tài khoản cán bộ này đã bị khoá."),
     "forbidden": _l("Bạn không có quyền thực hiện thao tác này."),
     "method_not_allowed": _l("Phương thức không được hỗ trợ."),
     "server_error": _l("Đã có lỗi ở máy chủ. Vui lòng thử lại sau."),

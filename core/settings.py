@@ -42,3 +42,11 @@ def floor_rules() -> FloorRules:
         priority_interleave=cfg["PRIORITY_INTERLEAVE"],
         remote_tickets_per_day=cfg["REMOTE_TICKETS_PER_DAY"],
     )
+
+
+def staff_token_days() -> tuple[int, int]:
+    """Days a staff API token is valid when none are asked for, and the most it may be."""
+    cfg = current_app.config
+    maximum = cfg["STAFF_TOKEN_MAX_DAYS"]
+    # A default above the maximum would refuse every request that gives no `days`.
+    return min(cfg["STAFF_TOKEN_DAYS"], maximum), maximum

@@ -47,6 +47,11 @@ def login_limit() -> str:
     return current_app.config.get("RATE_LIMIT_LOGIN", "10 per minute;60 per hour")
 
 
+# Log-in attempts per client address, one budget for the sign-in form and the token API
+# (counter.auth_api): either way they guess the same passwords.
+login_attempts = limiter.shared_limit(login_limit, scope="staff-login", methods=["POST"])
+
+
 def home(staff: Staff) -> str:
     """Where staff land after sign-in: managers, operators and admins on the dashboard,
     officers at the counter choice."""
@@ -62,7 +67,7 @@ def login():
     return render_template("counter/login.html", form=LoginForm(), failed=None)
 
 
-@limiter.limit(login_limit, methods=["POST"])
+@login_attempts
 def login_submit():
     """POST: check the credentials; one generic refusal whatever was wrong."""
     form = LoginForm()

@@ -114,3 +114,32 @@ class CentreQueue(ma.Schema):
     generated_at = fields.String()
     services = fields.List(fields.Nested(LineQueue))
     counters = fields.List(fields.Nested(CounterNow))
+
+
+# --- Staff API tokens ---------------------------------------------------------------------------
+
+
+class TokenRequest(InputSchema):
+    username = text(64, required=True, metadata={"description": "Staff username."})
+    password = text(256, required=True, metadata={"description": "The account's password."})
+    days = fields.Integer(
+        strict=True,
+        error_messages=codes(invalid="invalid_integer"),
+        metadata={
+            "description": "Days the token is valid: 1 to XEPHANG_STAFF_TOKEN_MAX_DAYS (365 by "
+            "default). Default: XEPHANG_STAFF_TOKEN_DAYS (30)."
+        },
+    )
+    name = text(
+        100, metadata={"description": "What the token is for (e.g. 'nightly export'); stored."}
+    )
+
+
+class TokenIssued(ma.Schema):
+    token = fields.String(
+        metadata={
+            "description": "Send as `Authorization: Bearer <token>`. Shown only now: the server "
+            "keeps its hash."
+        }
+    )
+    expires_at = fields.String(metadata={"description": "ISO 8601 (+07:00)."})

@@ -93,10 +93,32 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a SQLite table: copy, drop the old one, rename the copy. With
+            # foreign keys enforced (core.db turns them on), dropping a table that others
+            # reference runs their ON DELETE actions: rebuilding `staff` would empty
+            # staff_assignments and unassign counters. SQLite ignores this pragma inside a
+            # transaction, so it is set on the driver's connection before the migrations'
+            # transaction begins, and the references are checked once it has committed.
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = _sqlite_pragma(connection, "PRAGMA foreign_key_check")
+                if broken:
+                    raise RuntimeError(f"rows with dangling foreign keys after migrating: {broken}")
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection, pragma):
+    """Run `pragma` on the driver's connection, outside any transaction; its rows."""
+    return connection.connection.driver_connection.execute(pragma).fetchall()
 
 
 if context.is_offline_mode():

@@ -281,11 +281,14 @@ def make_assignment(staff, centre: Centre, day, reason: str = "Hỗ trợ cao đ
 # --- The centre floor: staff tokens, devices, appointments, tickets ----------------------------
 
 
-def staff_token(staff) -> str:
-    """A fresh API bearer token for `staff` (see `make_staff`)."""
-    from core.auth import issue_staff_token
+def staff_token(staff, *, days: int = 365, now: datetime | None = None) -> str:
+    """A fresh API bearer token for `staff` (see `make_staff`), valid `days` from `now` (the
+    app clock by default: tests that inject `CLOCK` get tokens valid at their time)."""
+    from core.staff_tokens import issue_staff_token
+    from core.timeutil import clock
 
-    return issue_staff_token(db.session, staff)
+    token, _ = issue_staff_token(db.session, staff, now=now or clock(), days=days)
+    return token
 
 
 def make_device(centre: Centre, kind: str = "kiosk"):

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
+from core.auth import principal_for_token, staff_by_login
 from core.extensions import db
 from core.identity import token_hash
 from core.models import (
@@ -26,6 +27,7 @@ from core.models import (
     Service,
     Slot,
     Staff,
+    StaffToken,
     service_fields,
 )
 from core.timeutil import local_day
@@ -271,6 +273,92 @@ def test_device_create_prints_its_token_once(runner, small_city):
         ok=False,
     )
     assert bad.exit_code == 2 and count(Device) == 1
+
+
+@pytest.fixture
+def officer(runner, small_city):
+    run(
+        runner,
+        "staff",
+        "create",
+        "lan",
+        "--role",
+        "officer",
+        "--centre",
+        "26743",
+        "--password",
+        "mật-khẩu-dài",
+    )
+    return db.session.scalars(select(Staff)).one()
+
+
+def holder(token: str):
+    return principal_for_token(db.session(), token, devices=False, staff=True)
+
+
+@both_databases
+def test_staff_token_prints_one_token_alone_on_stdout(runner, officer, now):
+    result = run(runner, "staff", "token", "LAN", "--days", "7", "--name", "xuất số liệu")
+    default = run(runner, "staff", "token", "lan")
+
+    token = result.stdout.strip()
+    assert "\n" not in token and len(token) >= 40
+    assert "API token of lan, valid until 2026-12-14T08:00:00+07:00 (shown once)" in result.stderr
+    assert "valid until 2027-01-06T08:00:00+07:00" in default.stderr  # STAFF_TOKEN_DAYS: 30
+    assert holder(token).id == officer.id
+    assert holder(default.stdout.strip()).id == officer.id
+    rows = db.session.scalars(select(StaffToken).order_by(StaffToken.id)).all()
+    assert [(r.name, r.expires_at) for r in rows] == [
+        ("xuất số liệu", now + timedelta(days=7)),
+        ("", now + timedelta(days=30)),
+    ]
+    assert rows[0].token_hash == token_hash(token)
+
+
+def test_staff_token_refuses_bad_days_and_unknown_accounts(runner, officer):
+    for days in ("0", "366"):
+        refused = run(runner, "staff", "token", "lan", "--days", days, ok=False)
+        assert refused.exit_code == 2 and "from 1 to 365 (STAFF_TOKEN_MAX_DAYS)" in refused.output
+    unknown = run(runner, "staff", "token", "nobody", ok=False)
+    assert unknown.exit_code == 2 and "no staff account 'nobody'" in unknown.output
+    run(runner, "staff", "deactivate", "lan")
+    inactive = run(runner, "staff", "token", "lan", ok=False)
+    assert inactive.exit_code == 1 and "staff_inactive" in inactive.output
+    assert count(StaffToken) == 0
+
+
+@both_databases
+def test_staff_password_prompts_twice_and_revokes_the_tokens(runner, officer):
+    token = run(runner, "staff", "token", "lan").stdout.strip()
+    assert holder(token) is not None
+
+    changed = run(runner, "staff", "password", "lan", input="mật-khẩu-mới\nmật-khẩu-mới\n")
+    mismatch = run(
+        runner, "staff", "password", "lan", input="một-mật-khẩu\nmột-khác-nữa\n" * 3, ok=False
+    )
+    short = run(runner, "staff", "password", "lan", "--password", "ngắn", ok=False)
+
+    assert "password of lan changed; 1 API token(s) revoked" in changed.output
+    assert holder(token) is None and count(StaffToken) == 0
+    assert mismatch.exit_code != 0 and "password: password_too_short" in short.output
+    assert auth_login("lan", "mật-khẩu-mới") and not auth_login("lan", "mật-khẩu-dài")
+
+
+def auth_login(username: str, password: str) -> bool:
+    return staff_by_login(db.session, username, password) is not None
+
+
+@both_databases
+def test_staff_deactivate_revokes_the_tokens(runner, officer):
+    token = run(runner, "staff", "token", "lan").stdout.strip()
+    assert holder(token) is not None
+
+    result = run(runner, "staff", "deactivate", "lan")
+
+    assert "lan deactivated; 1 API token(s) revoked" in result.output
+    assert holder(token) is None and count(StaffToken) == 0
+    assert not db.session.get(Staff, officer.id).active
+    assert not auth_login("lan", "mật-khẩu-dài")
 
 
 def test_demo_setup_builds_the_whole_city_once(app, runner):

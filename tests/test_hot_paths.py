@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from booking import schemas as booking_schemas
-from core import auth, floor_fast, tickets
+from core import auth, floor_fast, staff_tokens, tickets
 from core.api_common import field_codes
 from core.db import transaction
 from core.errors import InvalidInput
@@ -115,13 +115,18 @@ def test_a_token_revoked_by_another_process_bites_within_the_cache_time(
     assert walk_in(client, floor, {"service": "A"}).status_code == 401
 
 
-def test_a_new_staff_token_replaces_the_old_one_at_once(client, session, floor):
+def test_a_revoked_staff_token_is_refused_at_once_and_the_others_stay(client, session, floor, now):
     path = f"/counters/{floor.c1.id}/open"
-    assert post(client, path, floor.officer).status_code == 200
     with transaction() as s:
-        fresh = auth.issue_staff_token(s, s.get(Staff, floor.officer_row.id))
+        second, _ = staff_tokens.issue_staff_token(
+            s, s.get(Staff, floor.officer_row.id), now=now, days=1
+        )
+    assert post(client, path, floor.officer).status_code == 200  # both cached now
+    assert post(client, path, second).status_code == 200
+    with transaction() as s:
+        assert staff_tokens.revoke_staff_token(s, floor.officer)
     assert post(client, path, floor.officer).status_code == 401
-    assert post(client, path, fresh).status_code == 200
+    assert post(client, path, second).status_code == 200
 
 
 def test_unknown_tokens_are_not_remembered(client, floor):

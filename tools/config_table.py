@@ -26,7 +26,8 @@ MEANINGS = {
     "`postgresql+psycopg://user:password@host:5432/xephang`.",
     "REDIS_URL": "Empty: no Redis (rate limits in memory, one process). Set, e.g. "
     "`redis://127.0.0.1:6379/0`: rate-limit counters and the Socket.IO message queue "
-    "(live updates across web processes, emits from CLI and scheduler) live there. Redis "
+    "(live updates across web processes, emits from CLI and scheduler) live there, and token "
+    "revocations reach every web process through it at once (otherwise within 5 s). Redis "
     "holds no data of record: when it is down, requests still work.",
     "BASE_URL": "Public address of the site (`http(s)://host[:port][/prefix]`): every absolute "
     "link is built on it — the QR code of a printed ticket, calendar entries, links in "
@@ -85,7 +86,13 @@ MEANINGS = {
     "printer); `0` only shows the ticket.",
     "RATE_LIMIT_KIOSK_CHECKIN": "Limit per kiosk on check-ins by booking code and phone digits "
     "(the one thing worth guessing at a kiosk), on its pages and through the kiosk API.",
-    "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts.",
+    "RATE_LIMIT_LOGIN": "Limit per client address on staff log-in attempts: the sign-in form "
+    "and `POST /api/v1/auth/token` share it.",
+    "STAFF_TOKEN_DAYS": "Days a staff API token is valid when the request (`days`) or "
+    "`flask staff token --days` does not say.",
+    "STAFF_TOKEN_MAX_DAYS": "Longest validity, in days, a staff API token may be given. Tokens "
+    "also die when revoked (`DELETE /api/v1/auth/token`), when the account's password changes "
+    "and when it is deactivated.",
     "BALANCING_TARGET_LEVEL": "Service-level target of balancing: this share of citizens "
     "called within `BALANCING_TARGET_MINUTES` (0.8 = 80%); Erlang C sizes each centre's "
     "officers for it.",

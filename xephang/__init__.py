@@ -19,11 +19,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from core import cache
-    from xephang import access_log, cli, errors, extensions, i18n, observability, security, web
+    from xephang import (
+        access_log,
+        cli,
+        errors,
+        extensions,
+        i18n,
+        observability,
+        revocation,
+        security,
+        web,
+    )
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
     extensions.init_app(app)
+    revocation.init_app(app)
     i18n.init_app(app)
     observability.init_app(app)
     web.init_app(app)

@@ -1,7 +1,8 @@
 """Command-line interface: `flask import …`, `flask seed demo`, `flask slots generate` …
 
 Each command parses its options, calls one core function inside `transaction()` and
-prints what happened. Secrets (passwords, device tokens) are printed once, when created.
+prints what happened. Secrets (passwords, device and staff tokens) are printed once, when
+created.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
-from core import catalogue, demo, importers
+from core import catalogue, demo, importers, staff_tokens
 from core.db import transaction
 from core.directory import get_centre
 from core.errors import DomainError, InvalidInput
 from core.extensions import db
-from core.models import Centre, DeviceKind, Role
-from core.settings import slot_policy
+from core.models import Centre, DeviceKind, Role, Staff
+from core.presenters import iso
+from core.settings import slot_policy, staff_token_days
 from core.slots import generate_slots
 from core.timeutil import clock
 from display.bridge import bridge_of
@@ -71,6 +74,15 @@ def _centre(code: str) -> Centre:
     if centre is None:
         raise click.BadParameter(f"no centre with code {code!r}", param_hint="--centre")
     return centre
+
+
+def _staff(session: Session, username: str) -> Staff:
+    # Stored lower-case (core.demo.create_staff), typed as people like.
+    wanted = username.strip().lower()
+    staff = session.scalars(sa.select(Staff).where(Staff.username == wanted)).one_or_none()
+    if staff is None:
+        raise click.BadParameter(f"no staff account {username!r}", param_hint="USERNAME")
+    return staff
 
 
 def _import_centres(paths: Iterable[Path]) -> None:
@@ -216,6 +228,63 @@ def create_staff_command(
         raise _fail(exc) from exc
     where = f" at {centre.name}" if centre else ""
     click.echo(f"created {role} {name}{where}")
+
+
+@staff_cli.command("token")
+@click.argument("username")
+@click.option("--days", type=int, default=None, help="Valid this long. Default: STAFF_TOKEN_DAYS.")
+@click.option("--name", default="", help="What the token is for, e.g. 'nightly export'.")
+def staff_token_command(username: str, days: int | None, name: str) -> None:
+    """Issue an API token for a staff account and print it (shown only now).
+
+    The token alone goes to standard output (`TOKEN=$(flask staff token …)`), the rest to
+    standard error. It dies at its expiry, on `DELETE /api/v1/auth/token`, or when the
+    account's password changes or it is deactivated.
+    """
+    _require_schema()
+    default, maximum = staff_token_days()
+    days = default if days is None else days
+    if not 1 <= days <= maximum:
+        raise click.BadParameter(f"from 1 to {maximum} (STAFF_TOKEN_MAX_DAYS)", param_hint="--days")
+    try:
+        with transaction() as session:
+            staff = _staff(session, username)
+            token, expires_at = staff_tokens.issue_staff_token(
+                session, staff, now=clock(), days=days, max_days=maximum, name=name
+            )
+            who = staff.username
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"API token of {who}, valid until {iso(expires_at)} (shown once):", err=True)
+    click.echo(token)
+
+
+@staff_cli.command("password")
+@click.argument("username")
+@click.password_option(help="Prompted (twice) when not given.")
+def staff_password_command(username: str, password: str) -> None:
+    """Set a staff account's password; its API tokens are revoked."""
+    _require_schema()
+    try:
+        with transaction() as session:
+            staff = _staff(session, username)
+            revoked = staff_tokens.set_password(session, staff, password, now=clock())
+            who = staff.username
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"password of {who} changed; {revoked} API token(s) revoked")
+
+
+@staff_cli.command("deactivate")
+@click.argument("username")
+def staff_deactivate_command(username: str) -> None:
+    """Switch a staff account off: no sign-in, its API tokens revoked."""
+    _require_schema()
+    with transaction() as session:
+        staff = _staff(session, username)
+        revoked = staff_tokens.deactivate_staff(session, staff, now=clock())
+        who = staff.username
+    click.echo(f"{who} deactivated; {revoked} API token(s) revoked")
 
 
 @device_cli.command("create")

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_AUTO_PRINT": True,
     "RATE_LIMIT_KIOSK_CHECKIN": "30 per minute",
     "RATE_LIMIT_LOGIN": "10 per minute;60 per hour",
+    # Staff API tokens (core/staff_tokens.py): days valid by default, and at most.
+    "STAFF_TOKEN_DAYS": 30,
+    "STAFF_TOKEN_MAX_DAYS": 365,
     # Balancing across wards (core/balancing.py).
     "BALANCING_TARGET_LEVEL": 0.8,
     "BALANCING_TARGET_MINUTES": 15,

@@ -15,7 +15,7 @@ from core.models.service import (
     service_procedures,
 )
 from core.models.slot import Slot
-from core.models.staff import Role, Staff, StaffAssignment
+from core.models.staff import Role, Staff, StaffAssignment, StaffToken
 from core.models.statistics import DailyStatistic
 from core.models.ticket import (
     PriorityClass,
@@ -54,6 +54,7 @@ __all__ = [
     "Slot",
     "Staff",
     "StaffAssignment",
+    "StaffToken",
     "Ticket",
     "TicketEvent",
     "TicketSequence",

@@ -1,4 +1,4 @@
-"""Staff accounts, their roles and assignments (dispatch) to centres."""
+"""Staff accounts, their roles, assignments (dispatch) to centres and API tokens."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ class Staff(Base):
     # Home centre; None for city operators and the mobile pool.
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id", ondelete="SET NULL"))
     in_mobile_pool: Mapped[bool] = mapped_column(default=False)
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 
@@ -72,3 +71,24 @@ class StaffAssignment(Base):
 
     staff: Mapped[Staff] = relationship(back_populates="assignments")
     centre: Mapped[Centre] = relationship()
+
+
+class StaffToken(Base):
+    """An API bearer token of a staff member, for scripts and integrations.
+
+    Only the token's SHA-256 is stored (`core.identity.token_hash`): the token itself is shown
+    once, when issued. A staff member may hold several (one per script); each expires, and
+    all die with a password change or deactivation (`core.staff_tokens`).
+    """
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What the token is for ("nightly export"), to tell a staff member's tokens apart.
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    staff: Mapped[Staff] = relationship()
