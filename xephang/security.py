@@ -67,7 +67,6 @@ _REPORT_FIELDS = ("violated-directive", "effective-directive", "blocked-uri", "s
 _REPORT_MAX_BYTES = 16 * 1024
 
 
-
 class _Talisman(Talisman):
     """Talisman, but a view that chose its own Referrer-Policy keeps it (the live ticket
     page sends none at all: its address is the ticket's only key)."""
