@@ -13,17 +13,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from core.booking import Applicant, validate_applicant
+from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # Order of fields in the error summary: the order they appear on the form.
 FIELD_ORDER = ("slot_id", "procedure", "full_name", "phone", "citizen_id", "email", "consent")
 
 
-def parse_int(raw: str | None, *, minimum: int = 1) -> int | None:
-    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 12:
+# Database ids are PostgreSQL `integer`: a larger one can only be unknown.
+MAX_ID = 2**31 - 1
+
+
+def parse_int(raw: str | None, *, minimum: int = 1, maximum: int = MAX_ID) -> int | None:
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
-    value = int(raw.strip())
-    return value if value >= minimum else None
+    value = int(text)
+    return value if minimum <= value <= maximum else None
 
 
 def parse_page(raw: str | None) -> int:
@@ -39,10 +45,13 @@ def parse_float(raw: str | None, low: float, high: float) -> float | None:
 
 
 def parse_day(raw: str | None) -> date | None:
+    """A YYYY-MM-DD day from EARLIEST_DAY to LATEST_DAY, else None."""
+    text = (raw or "").strip()
     try:
-        return date.fromisoformat((raw or "").strip())
+        value = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
         return None
+    return value if value is not None and EARLIEST_DAY <= value <= LATEST_DAY else None
 
 
 def new_idempotency_key() -> str:

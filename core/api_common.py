@@ -23,6 +23,7 @@ from core.auth import bearer_token
 from core.errors import DomainError, InvalidInput
 from core.extensions import api, csrf, limiter
 from core.messages import MESSAGES
+from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 BEARER = "bearerAuth"
 
@@ -163,6 +164,21 @@ def text(max_length: int, *, required: bool = False, **kw: Any) -> Text:
     )
 
 
+# EARLIEST_DAY to LATEST_DAY as a pattern: OpenAPI 3.0 has no bounds for a date string.
+DAY_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+assert EARLIEST_DAY.year == 2000 and LATEST_DAY.year == 2099  # what DAY_PATTERN says
+
+
+def day(description: str, **kw: Any) -> fields.Date:
+    """A local day, YYYY-MM-DD, from EARLIEST_DAY to LATEST_DAY (else out_of_range)."""
+    return fields.Date(
+        validate=validate.Range(min=EARLIEST_DAY, max=LATEST_DAY, error="out_of_range"),
+        error_messages=codes(invalid="invalid_date", format="invalid_date"),
+        metadata={"description": description, "pattern": DAY_PATTERN},
+        **kw,
+    )
+
+
 class InputSchema(ma.Schema):
     class Meta:
         # Ignore what we do not know: clients may send more than this version reads.
@@ -269,11 +285,10 @@ class BodyReader:
         value = self._get(name, True, False, code="consent_required")
         if value is _UNSET:
             return False
-        # As marshmallow's Boolean(truthy={True}, falsy={False}): 1 and 0 pass too.
-        if value in (True,):
-            return True
-        if value in (False,):
-            return False
+        # JSON true or false only (false is refused with the other fields, by the domain);
+        # 1 and 0 are not booleans.
+        if value is True or value is False:
+            return value
         self.errors[name] = "consent_required"
         return False
 

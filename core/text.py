@@ -23,3 +23,11 @@ def words(text: str) -> list[str]:
 def nfc(text: str) -> str:
     """Normalise to NFC and trim: what we store for names typed by people."""
     return unicodedata.normalize("NFC", text).strip()
+
+
+def is_name(text: str) -> bool:
+    """A person's name as typed: no digit of any script, no control character or surrogate."""
+    return not any(ch.isdigit() or unicodedata.category(ch) in _NOT_IN_NAMES for ch in text)
+
+
+_NOT_IN_NAMES = frozenset({"Cc", "Cs"})

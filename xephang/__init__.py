@@ -12,17 +12,25 @@ from xephang import config as config_module
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings read from `XEPHANG_*` environment variables."""
+    from xephang import guards, logsafe
+
+    # Before anything logs: no request can write a control character into a log line.
+    logsafe.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config_module.load(app.instance_path, config))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Before any blueprint adds a rule: every rule's parameters are built with these.
+    guards.install_converters(app)
 
     from core import cache
     from xephang import cli, errors, extensions, i18n, observability, web
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
+    # First of the request hooks: a refused request reaches no extension's hook either.
+    guards.init_app(app)
     extensions.init_app(app)
     i18n.init_app(app)
     observability.init_app(app)

@@ -1,0 +1,107 @@
+"""Request guards: what no route may receive, refused before any view or database sees it.
+
+- Path parameters never hold control characters (PostgreSQL refuses NUL in text, and no
+  code, id or name has one) and integer parameters fit PostgreSQL's 32-bit `integer`: the
+  URL converters of every rule say so, so such a URL matches no route and answers 404 —
+  for every route, including those added later.
+- Query strings and form fields never hold control characters (a form field may hold tab,
+  CR and LF, which a textarea sends): refused with 422 naming the parameter under /api, the
+  error page elsewhere, before the view runs, so nothing changes.
+- Bodies are bounded by `MAX_BODY_BYTES` (Flask's MAX_CONTENT_LENGTH and
+  MAX_FORM_MEMORY_SIZE): Werkzeug answers 413 when a body that says it is larger is read,
+  and stops reading a chunked body without Content-Length once it passes the bound.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from flask import Flask, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
+
+from core.errors import DomainError, InvalidInput
+
+# Unicode category Cc: C0 controls, DEL and C1 controls.
+CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+# Tab, LF and CR are what a multi-line form field legitimately sends.
+_FORM_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Database integer columns are PostgreSQL `integer` (32-bit signed).
+MAX_INT = 2**31 - 1
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class TextConverter(UnicodeConverter):
+    """`<name>` and `<string:name>`: one path segment without control characters."""
+
+    def __init__(self, map, minlength: int = 1, maxlength: int | None = None, length=None):
+        super().__init__(map, minlength, maxlength, length)
+        # UnicodeConverter's regex is "[^/]{min,max}"; keep its bounds (the OpenAPI
+        # document reads them from it) and leave control characters out of the class.
+        self.regex = self.regex.replace("[^/]", f"[^/{CONTROL_CLASS}]", 1)
+
+
+class TextPathConverter(PathConverter):
+    """`<path:name>`: segments without control characters."""
+
+    regex = f"[^/{CONTROL_CLASS}][^{CONTROL_CLASS}]*?"
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:name>`: ASCII digits of a value that fits a PostgreSQL integer.
+
+    Werkzeug's `\\d+` also takes other scripts' digits and any length (int() of thousands of
+    digits raises); a larger id cannot exist, so it matches nothing (404).
+    """
+
+    regex = r"[0-9]{1,10}"
+
+    def __init__(
+        self,
+        map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = MAX_INT,
+        signed: bool = False,
+    ):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+        if signed:
+            self.regex = r"-?[0-9]{1,10}"
+
+
+def install_converters(app: Flask) -> None:
+    """Replace the default converters; call before any blueprint adds its rules."""
+    converters = app.url_map.converters
+    converters["default"] = converters["string"] = TextConverter
+    converters["path"] = TextPathConverter
+    converters["int"] = DatabaseIntConverter
+
+
+def _first_bad(items: Iterable[tuple[str, str]], bad: re.Pattern[str]) -> str | None:
+    for name, value in items:
+        if bad.search(name) or bad.search(value):
+            return name
+    return None
+
+
+def _refuse_control_characters() -> None:
+    """Refuse a request whose query string or form holds control characters."""
+    args: MultiDict[str, str] = request.args
+    name = _first_bad(args.items(multi=True), _CONTROL)
+    if name is None and request.mimetype in _FORM_TYPES:
+        name = _first_bad(request.form.items(multi=True), _FORM_CONTROL)
+    if name is None:
+        return
+    if request.path.startswith("/api/"):
+        field = name if name.isprintable() else "query"
+        raise InvalidInput({field: "invalid_characters"})
+    raise DomainError("invalid_characters")
+
+
+def init_app(app: Flask) -> None:
+    limit = app.config["MAX_BODY_BYTES"]
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    app.config["MAX_FORM_MEMORY_SIZE"] = limit
+    app.before_request(_refuse_control_characters)
