@@ -8,17 +8,21 @@
   CR and LF, which a textarea sends): refused with 422 naming the parameter under /api, the
   error page elsewhere, before the view runs, so nothing changes.
 - Bodies are bounded by `MAX_BODY_BYTES` (Flask's MAX_CONTENT_LENGTH and
-  MAX_FORM_MEMORY_SIZE): Werkzeug answers 413 when a body that says it is larger is read,
-  and stops reading a chunked body without Content-Length once it passes the bound.
+  MAX_FORM_MEMORY_SIZE): Werkzeug answers 413 when a body whose Content-Length says it is
+  larger is read. A chunked body (no Content-Length) Werkzeug would cut at the bound without
+  a word — a form read in part, a JSON body refused as malformed — so it is read here, up to
+  one byte past the bound, and answers 413 when it is larger.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from core.errors import DomainError, InvalidInput
@@ -86,6 +90,25 @@ def _first_bad(items: Iterable[tuple[str, str]], bad: re.Pattern[str]) -> str | 
     return None
 
 
+def _bound_chunked_body() -> None:
+    """Read a body sent without Content-Length, refusing it past MAX_CONTENT_LENGTH."""
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return  # Werkzeug bounds it (Content-Length), or there is no body to read
+    if "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream, body = environ["wsgi.input"], bytearray()
+    while len(body) <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - len(body)))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(bytes(body))
+
+
 def _refuse_control_characters() -> None:
     """Refuse a request whose query string or form holds control characters."""
     args: MultiDict[str, str] = request.args
@@ -104,4 +127,5 @@ def init_app(app: Flask) -> None:
     limit = app.config["MAX_BODY_BYTES"]
     app.config["MAX_CONTENT_LENGTH"] = limit
     app.config["MAX_FORM_MEMORY_SIZE"] = limit
+    app.before_request(_bound_chunked_body)
     app.before_request(_refuse_control_characters)
