@@ -111,8 +111,10 @@ def citizen_id_field() -> fields.String:
 
 
 class _Place(InputSchema):
-    lat = number(-90, 90, metadata={"description": "Latitude of the citizen (WGS 84)."})
-    lon = number(-180, 180, metadata={"description": "Longitude of the citizen (WGS 84)."})
+    lat = number(-90, 90, metadata={"description": "Latitude of the citizen (WGS 84), with `lon`."})
+    lon = number(
+        -180, 180, metadata={"description": "Longitude of the citizen (WGS 84), with `lat`."}
+    )
 
     @ma.validates_schema
     def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:

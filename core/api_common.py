@@ -155,11 +155,17 @@ class Text(fields.String):
         return text
 
 
+# What `Text` takes, as a JSON Schema pattern (a field may document a stricter one).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
 def text(max_length: int, *, required: bool = False, **kw: Any) -> Text:
+    metadata = {"pattern": NO_CONTROLS, **kw.pop("metadata", {})}
     return Text(
         required=required,
         validate=validate.Length(max=max_length, error="too_long"),
         error_messages=codes(invalid="invalid_value"),
+        metadata=metadata,
         **kw,
     )
 
@@ -313,6 +319,12 @@ def documented_body(blp: Blueprint, schema: type[ma.Schema]) -> Any:
 
 
 class Problem(ma.Schema):
+    """RFC 9457 problem details. Extension members carry what `detail` speaks of (a ticket's
+    `label`, a counter's `number`, a `date`, the refused `plan` …), so more may appear."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: extension members
+
     type = fields.String()
     title = fields.String()
     status = fields.Integer()

@@ -25,7 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     guards.install_converters(app)
 
     from core import cache
-    from xephang import cli, errors, extensions, i18n, observability, web
+    from xephang import cli, errors, extensions, i18n, observability, openapi, web
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     observability.init_app(app)
     web.init_app(app)
+    openapi.init_app(app)
     # After web: flask-smorest's Api registers its own HTTPException handler; ours must win.
     errors.init_app(app)
     cli.init_app(app)

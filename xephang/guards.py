@@ -26,6 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from core.errors import DomainError, InvalidInput
+from core.extensions import api
 
 # Unicode category Cc: C0 controls, DEL and C1 controls.
 CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"
@@ -75,12 +76,24 @@ class DatabaseIntConverter(IntegerConverter):
             self.regex = r"-?[0-9]{1,10}"
 
 
+def _text_parameter(converter: TextConverter) -> dict[str, object]:
+    """The OpenAPI schema of a `TextConverter` path parameter: what its regex matches."""
+    return {"type": "string", "minLength": 1, "pattern": f"^[^/{CONTROL_CLASS}]+$"}
+
+
 def install_converters(app: Flask) -> None:
     """Replace the default converters; call before any blueprint adds its rules."""
     converters = app.url_map.converters
     converters["default"] = converters["string"] = TextConverter
     converters["path"] = TextPathConverter
     converters["int"] = DatabaseIntConverter
+    global _documented
+    if not _documented:  # `api` lives as long as the process: tell it once
+        api.register_converter(TextConverter, _text_parameter)
+        _documented = True
+
+
+_documented = False
 
 
 def _first_bad(items: Iterable[tuple[str, str]], bad: re.Pattern[str]) -> str | None:
