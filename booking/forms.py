@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from core.booking import Applicant, validate_applicant
+from core.text import parse_id
 from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -20,16 +21,8 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FIELD_ORDER = ("slot_id", "procedure", "full_name", "phone", "citizen_id", "email", "consent")
 
 
-# Database ids are PostgreSQL `integer`: a larger one can only be unknown.
-MAX_ID = 2**31 - 1
-
-
-def parse_int(raw: str | None, *, minimum: int = 1, maximum: int = MAX_ID) -> int | None:
-    text = (raw or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 10:
-        return None
-    value = int(text)
-    return value if minimum <= value <= maximum else None
+def parse_int(raw: str | None, *, minimum: int = 1) -> int | None:
+    return parse_id(raw, minimum=minimum)
 
 
 def parse_page(raw: str | None) -> int:

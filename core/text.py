@@ -31,3 +31,22 @@ def is_name(text: str) -> bool:
 
 
 _NOT_IN_NAMES = frozenset({"Cc", "Cs"})
+
+
+# Database ids are PostgreSQL `integer`: a larger one can only be unknown.
+MAX_ID = 2**31 - 1
+_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_id(raw: str | None, *, minimum: int = 1, maximum: int = MAX_ID) -> int | None:
+    """A database id typed in a form or query string, else None.
+
+    ASCII digits only: `str.isdigit()` also takes '²' and '٣', which `int()` refuses or reads,
+    and thousands of digits, which `int()` refuses; a value beyond `maximum` (by default what
+    PostgreSQL's `integer` holds) cannot be an id.
+    """
+    text = (raw or "").strip()
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if minimum <= value <= maximum else None

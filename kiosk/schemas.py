@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.api_common import BodyReader, InputSchema, codes, text
+from core.kiosk_lookup import BOOKING_CODE_PATTERN
 from core.models import PriorityClass
 
 PRIORITIES = [p.value for p in PriorityClass]
@@ -33,7 +34,10 @@ class CheckInBody(InputSchema):
     openapi_rules: ClassVar[dict[str, Any]] = {
         "anyOf": [
             {"required": ["qr"], "properties": {"qr": {"pattern": "\\S"}}},
-            {"required": ["code", "phone_last4"], "properties": {"code": {"pattern": "\\S"}}},
+            {
+                "required": ["code", "phone_last4"],
+                "properties": {"code": {"pattern": BOOKING_CODE_PATTERN}},
+            },
         ]
     }
 

@@ -332,8 +332,8 @@ def main() -> int:
         f"fuzz: operations {operations}, requests {tally.requests}, "
         f"5xx {tally.server_errors}, non-conforming {non_conforming}, {seconds:.0f} s"
     )
-    for (operation, status, reason), count in sorted(refusals.items()):
-        print(f"  refused {count:5d} × {status} {operation}: {reason}")
+    for (operation, answered, reason), count in sorted(refusals.items()):
+        print(f"  refused {count:5d} × {answered} {operation}: {reason}")
     for group in failures:
         print(
             f"  {group.get('count')} × {group.get('title')}: {', '.join(group.get('operations', []))}"
