@@ -50,3 +50,12 @@ def parse_id(raw: str | None, *, minimum: int = 1, maximum: int = MAX_ID) -> int
         return None
     value = int(text)
     return value if minimum <= value <= maximum else None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_controls(text: str) -> bool:
+    """Whether `text` holds a control character (NUL, newline, ESC, DEL, C1 …): no code,
+    id or name does, and PostgreSQL refuses NUL in text."""
+    return _CONTROL.search(text) is not None

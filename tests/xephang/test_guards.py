@@ -14,12 +14,13 @@ from flask_babel import refresh
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from core.models import Appointment, Slot
+from core.models import Appointment, Centre, Slot
 from tests.conftest import both_databases
 from tests.factories import (
     CCCD,
     PHONE,
     make_demo_city,
+    make_device,
     make_staff,
     staff_token,
 )
@@ -96,6 +97,20 @@ def test_huge_numbers_are_4xx_not_5xx(client, city):
     body = {"slot_id": 2**31, "procedure": city["procedure"]}
     response = client.post("/api/v1/appointments", json=body)
     assert response.status_code == 422 and response.get_json()["errors"]["slot_id"]
+
+
+@both_databases
+def test_ids_on_kiosk_pages_are_ascii_and_bounded(client, session, city):
+    centre = session.scalars(select(Centre).where(Centre.code == city["centre"])).one()
+    _, token = make_device(centre)
+    session.commit()
+    assert client.get(f"/kiosk/setup?token={token}").status_code in (200, 302, 303)
+    for query in ("page=²", "page=" + "9" * 5000, "page=2147483648"):
+        response = client.get(f"/kiosk/take/fields/1?{query}")
+        assert response.status_code == 200, query
+    for service in ("²", "٣", "99999999999", "2147483648"):
+        response = client.get(f"/kiosk/take/confirm?service={service}")
+        assert response.status_code < 500, service
 
 
 @both_databases
@@ -284,3 +299,15 @@ def test_werkzeug_keeps_its_colours_but_not_the_requests():
 def test_a_booking_still_works_after_the_guards(client, session, city):
     assert client.post("/api/v1/appointments", json=_booking(city, 0)).status_code == 201
     assert appointments(session) == 1
+
+
+@both_databases
+def test_socket_connections_with_control_characters_are_refused(app, session, city):
+    from core.extensions import socketio
+
+    for namespace, name in (("/board", "centre"), ("/ticket", "ticket")):
+        for value in ("26%0043", "26%0A43", "%1b"):
+            client = socketio.test_client(app, namespace=namespace, query_string=f"{name}={value}")
+            assert not client.is_connected(namespace), (namespace, value)
+    # The database is still fine for the next request.
+    assert session.scalar(select(func.count()).select_from(Slot)) > 0
