@@ -5,7 +5,8 @@ and values come from tools/fuzz_api.py in XEPHANG_FUZZ_CITY.
 
 - Credentials: each operation that requires the bearer scheme gets the token of who really
   calls it: the kiosk's device token for the kiosk's routes, an officer's staff token for
-  counters and tickets, the city operator's for the operations API. schemathesis still sends
+  counters and tickets, a centre manager's for load and statistics, the city operator's for
+  dispatch plans. schemathesis still sends
   some requests without it (ignored_auth), which must answer 401.
 - Real values: half the generated cases have a path parameter, query parameter or body field
   replaced by a value that exists (a centre code, a ticket, a free slot, a booking code and its
@@ -32,7 +33,10 @@ VALUES: dict[str, list[Any]] = CITY.get("values", {})
 _CALLERS = (
     (re.compile(r"^/api/v1/centres/\{code\}/(check-ins|tickets)$"), "kiosk"),
     (re.compile(r"^/api/v1/(counters/|tickets/|centres/\{code\}/queue$)"), "officer"),
-    (re.compile(r"^/api/v1/(load|stats/|dispatch-plan)"), "operator"),
+    # A centre manager sees their centre's load and figures (403 for another centre's);
+    # dispatch plans are the city's, for operators.
+    (re.compile(r"^/api/v1/(load|stats/)"), "manager"),
+    (re.compile(r"^/api/v1/dispatch-plan"), "operator"),
 )
 
 
