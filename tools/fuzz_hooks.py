@@ -8,11 +8,10 @@ and values come from tools/fuzz_api.py in XEPHANG_FUZZ_CITY.
   counters and tickets, a centre manager's for load and statistics, the city operator's for
   dispatch plans. schemathesis still sends
   some requests without it (ignored_auth), which must answer 401.
-- Real values: half the generated cases have a path parameter, query parameter or body field
+- Real values: half the positive cases have a path parameter, query parameter or body field
   replaced by a value that exists (a centre code, a ticket, a free slot, a booking code and its
-  manage token …), so requests get past "not found" into the code behind it. schemathesis
-  re-checks a changed case against the document, so a negative case stays negative only if it
-  still breaks the document.
+  manage token …), so requests get past "not found" into the code behind it. Negative cases
+  are left as generated.
 """
 
 from __future__ import annotations
@@ -99,6 +98,11 @@ def _replace(case: schemathesis.Case, where: str, name: str, value: Any) -> sche
 
 @schemathesis.hook
 def flatmap_case(ctx: Any, case: schemathesis.Case) -> Any:
+    meta = case.meta
+    if meta is not None and not meta.generation.mode.is_positive:
+        # A negative case keeps what makes it negative: a real value put in its place would
+        # make the request valid while schemathesis still counts it as invalid.
+        return st.just(case)
     choices = _choices(case)
     if not choices:
         return st.just(case)

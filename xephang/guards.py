@@ -27,14 +27,13 @@ from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from core.errors import DomainError, InvalidInput
 from core.extensions import api
+from core.text import MAX_ID
 
 # Unicode category Cc: C0 controls, DEL and C1 controls.
 CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"
 _CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 # Tab, LF and CR are what a multi-line form field legitimately sends.
 _FORM_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Database integer columns are PostgreSQL `integer` (32-bit signed).
-MAX_INT = 2**31 - 1
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
@@ -68,7 +67,7 @@ class DatabaseIntConverter(IntegerConverter):
         map,
         fixed_digits: int = 0,
         min: int | None = None,
-        max: int | None = MAX_INT,
+        max: int | None = MAX_ID,
         signed: bool = False,
     ):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

@@ -3,14 +3,14 @@ as what is served (`application/problem+json`, the Problem schema).
 
 flask-smorest documents each feature's own `alt_response`s as `application/json`, adds its
 generic 422 for `@arguments`, and a `default` error response to every operation. What is
-served differs: every refusal is problem+json (xephang/errors.py), and some refusals come from
-app-wide layers an operation's decorators never mention — body parsing (400),
-authentication (401, 403), unknown
-path values and URL converters (404), the body bound (413), request guards and argument
-parsing (422), rate limits (429). One pass over the finished document, here, states them for
-each operation from what the app really does: its security, parameters and body, and the
-limits Flask-Limiter holds for its view. No `default` is left: a client (or a fuzzer) can rely
-on the listed statuses being the only ones.
+served differs: every refusal is problem+json (xephang/errors.py), and some refusals come
+from app-wide layers an operation's decorators never mention — body parsing (400),
+authentication (401, 403), unknown path values and URL converters (404), the body bound
+(413), request guards and argument parsing (422), rate limits (429), a lost database
+connection (503). One pass over the finished document, here, states them for each operation
+from what the app really does: its security, parameters and body, and the limits
+Flask-Limiter holds for its view. No `default` is left: a client (or a fuzzer) can rely on
+the listed statuses being the only ones.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ _ADDED = {
     413: "Body larger than XEPHANG_MAX_BODY_BYTES",
     422: "Invalid parameters or body (`errors`: field → message); control characters anywhere",
     429: "Too many requests from this client (rate limit)",
+    503: "The database connection was lost and is being remade: nothing was done, try again",
+}
+# Both say when to try again (Flask-Limiter; xephang/errors.py).
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
 }
 
 
@@ -107,6 +116,8 @@ def _refusals(op: dict[str, Any], params: list[dict[str, Any]], limited: bool) -
         statuses.add(422)
     if limited:
         statuses.add(429)
+    # Every operation reads the database; a connection cut under it answers 503.
+    statuses.add(503)
     return statuses
 
 
@@ -141,6 +152,9 @@ def truthful(doc: dict[str, Any], app: Flask) -> dict[str, Any]:
         _document_guard(params)
         for status in sorted(_refusals(op, params, limited)):
             responses.setdefault(str(status), _problem(status, _ADDED[status]))
+        for code in ("429", "503"):
+            if code in responses:
+                responses[code].setdefault("headers", copy.deepcopy(_RETRY_AFTER))
         op["responses"] = dict(sorted(responses.items()))
     # flask-smorest's generic error schema and shared responses: no longer referenced.
     components.pop("responses", None)
