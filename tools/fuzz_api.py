@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from datetime import time as wall_clock
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,7 @@ def working_morning() -> datetime:
     day = local_day(utcnow()) + timedelta(days=1)
     while day.weekday() >= 5 or holiday_name(day):
         day += timedelta(days=1)
-    from datetime import time as clock_time
-
-    return local_to_utc(day, clock_time(9, 0))
+    return local_to_utc(day, wall_clock(9, 0))
 
 
 def staff_api_token(session, staff) -> str:
@@ -111,9 +110,10 @@ def seed(session, now: datetime) -> dict[str, Any]:
     _, kiosk = f.make_device(here, "kiosk")
     f.make_device(here, "display")
     tickets = [f.make_ticket(here, now, service=service) for _ in range(6)]
+    # Two today (the kiosk checks them in), one tomorrow; off the generated slots' minutes.
     appointments = [
-        f.make_appointment(service, procedures[0], now + timedelta(days=1, minutes=3 + 7 * i))
-        for i in range(3)
+        f.make_appointment(service, procedures[0], now + timedelta(minutes=minutes))
+        for minutes in (33, 47, 24 * 60 + 3)
     ]
     manage_tokens = [secrets.token_urlsafe(24) for _ in appointments]
     for appointment, token in zip(appointments, manage_tokens, strict=True):
@@ -138,6 +138,8 @@ def seed(session, now: datetime) -> dict[str, Any]:
             "public_id": [t.public_id for t in tickets],
             "counter_id": [c.id for c in here.counters],
             "booking": [a.code for a in appointments],
+            "phone_last4": [f.PHONE[-4:]],
+            "counter_number": [c.number for c in here.counters],
             "manage_token": manage_tokens,
             "service": [service.prefix],
         },

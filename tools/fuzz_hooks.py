@@ -6,12 +6,12 @@ and values come from tools/fuzz_api.py in XEPHANG_FUZZ_CITY.
 - Credentials: each operation that requires the bearer scheme gets the token of who really
   calls it: the kiosk's device token for the kiosk's routes, an officer's staff token for
   counters and tickets, a centre manager's for load and statistics, the city operator's for
-  dispatch plans. schemathesis still sends
-  some requests without it (ignored_auth), which must answer 401.
-- Real values: half the positive cases have a path parameter, query parameter or body field
-  replaced by a value that exists (a centre code, a ticket, a free slot, a booking code and its
-  manage token …), so requests get past "not found" into the code behind it. Negative cases
-  are left as generated.
+  dispatch plans. schemathesis still sends some requests without it (ignored_auth), which
+  must answer 401.
+- Real values: half the positive cases have up to three path parameters, query parameters or
+  body fields replaced by values that exist (a centre code, a ticket, a free slot, a booking
+  code with its manage token or phone digits …), so requests get past "not found" into the
+  code behind it. Negative cases are left as generated.
 """
 
 from __future__ import annotations
@@ -75,12 +75,24 @@ def _choices(case: schemathesis.Case) -> list[tuple[str, str, Any]]:
     out: list[tuple[str, str, Any]] = []
     for name in case.path_parameters or {}:
         out += [("path", name, value) for value in _path_value(path, name)]
-    for name, key in (("procedure", "procedure"), ("centre", "centre"), ("slot_id", "slot_id")):
+    for name, key in _FIELDS.items():
         if isinstance(case.query, dict) and name in case.query:
             out += [("query", name, value) for value in VALUES.get(key, [])]
         if isinstance(case.body, dict) and name in case.body:
             out += [("body", name, value) for value in VALUES.get(key, [])]
     return out
+
+
+# Query and body fields (present in a case) that get real values: field → kind of value.
+_FIELDS = {
+    "procedure": "procedure",
+    "centre": "centre",
+    "slot_id": "slot_id",
+    "service": "service",
+    "code": "booking",  # a check-in's booking code …
+    "phone_last4": "phone_last4",  # … and the phone it was booked with
+    "counter": "counter_number",  # a transfer to a counter
+}
 
 
 def _replace(case: schemathesis.Case, where: str, name: str, value: Any) -> schemathesis.Case:
@@ -106,5 +118,14 @@ def flatmap_case(ctx: Any, case: schemathesis.Case) -> Any:
     choices = _choices(case)
     if not choices:
         return st.just(case)
-    picked = st.sampled_from(choices).map(lambda choice: _replace(case, *choice))
+    # Up to three at once: a check-in needs both its booking code and the phone's digits.
+    picked = st.lists(st.sampled_from(choices), min_size=1, max_size=3).map(
+        lambda chosen: _replace_all(case, chosen)
+    )
     return st.one_of(st.just(case), picked)
+
+
+def _replace_all(case: schemathesis.Case, chosen: list[tuple[str, str, Any]]) -> schemathesis.Case:
+    for choice in chosen:
+        case = _replace(case, *choice)
+    return case

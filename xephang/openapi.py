@@ -44,13 +44,15 @@ _ADDED = {
     429: "Too many requests from this client (rate limit)",
     503: "The database connection was lost and is being remade: nothing was done, try again",
 }
-# Both say when to try again (Flask-Limiter; xephang/errors.py).
+# When to try again: always after a lost database connection (xephang/errors.py); after a
+# rate limit (Flask-Limiter) but not after a per-citizen limit (one remote ticket a day …).
 _RETRY_AFTER = {
-    "Retry-After": {
-        "description": "Seconds to wait before trying again.",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 0},
-    }
+    "503": ("Seconds to wait before trying again.", True),
+    "429": (
+        "Seconds to wait, when the request rate is over the limit; absent for a "
+        "per-citizen limit, which `detail` explains.",
+        False,
+    ),
 }
 
 
@@ -152,9 +154,13 @@ def truthful(doc: dict[str, Any], app: Flask) -> dict[str, Any]:
         _document_guard(params)
         for status in sorted(_refusals(op, params, limited)):
             responses.setdefault(str(status), _problem(status, _ADDED[status]))
-        for code in ("429", "503"):
+        for code, (description, required) in _RETRY_AFTER.items():
             if code in responses:
-                responses[code].setdefault("headers", copy.deepcopy(_RETRY_AFTER))
+                responses[code].setdefault("headers", {})["Retry-After"] = {
+                    "description": description,
+                    "required": required,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
         op["responses"] = dict(sorted(responses.items()))
     # flask-smorest's generic error schema and shared responses: no longer referenced.
     components.pop("responses", None)

@@ -133,3 +133,11 @@ def test_the_email_pattern():
         assert re.fullmatch(EMAIL_PATTERN, ok), ok
     for bad in ("an@example.vn\n", "an@@example.vn", "an@example", "a n@example.vn"):
         assert not re.fullmatch(EMAIL_PATTERN, bad), bad
+
+
+def test_retry_after_is_documented_as_served(client):
+    doc = _document(client)
+    booking = doc["paths"]["/api/v1/appointments"]["post"]["responses"]
+    # Always with a lost database; a per-citizen 429 (one remote ticket a day …) has none.
+    assert booking["503"]["headers"]["Retry-After"]["required"] is True
+    assert booking["429"]["headers"]["Retry-After"]["required"] is False
