@@ -4,11 +4,12 @@ operation can answer and no catch-all, request patterns exactly as strict as val
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.api_common import DAY_PATTERN
 from core.identity import (
     EMAIL_PATTERN,
     PHONE_PATTERN,
@@ -16,6 +17,7 @@ from core.identity import (
     normalise_citizen_id,
     normalise_phone,
 )
+from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 PROBLEM = "application/problem+json"
 TODAY = date(2026, 12, 7)
@@ -141,3 +143,10 @@ def test_retry_after_is_documented_as_served(client):
     # Always with a lost database; a per-citizen 429 (one remote ticket a day …) has none.
     assert booking["503"]["headers"]["Retry-After"]["required"] is True
     assert booking["429"]["headers"]["Retry-After"]["required"] is False
+
+
+def test_the_day_pattern_is_the_day_range():
+    for day in (EARLIEST_DAY, LATEST_DAY, date(2026, 2, 28)):
+        assert re.fullmatch(DAY_PATTERN, day.isoformat())
+    for day in (EARLIEST_DAY - timedelta(days=1), LATEST_DAY + timedelta(days=1)):
+        assert not re.fullmatch(DAY_PATTERN, day.isoformat())
