@@ -18,6 +18,7 @@ PYTEST_ARGS ?=
 PUBLIC_HOST := $(if $(filter 0.0.0.0 ::,$(HOST)),$(or $(shell hostname -I 2>/dev/null | cut -d' ' -f1),127.0.0.1),$(HOST))
 XEPHANG_BASE_URL ?= http://$(PUBLIC_HOST):$(PORT)
 BENCH_ARGS ?=
+FUZZ_ARGS ?=
 
 # Python 3.11 by name, else python3 when it is 3.11 or newer.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || \
@@ -28,7 +29,7 @@ NODE_STAMP := node_modules/.installed
 PO_FILES := $(wildcard xephang/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help setup run test lint migrations-check bench bench-floor bench-fanout clean
+.PHONY: help setup run test lint migrations-check fuzz bench bench-floor bench-fanout clean
 
 help:
 	@echo "make run               set up (venv, Python + npm deps, translations, database,"
@@ -37,6 +38,8 @@ help:
 	@echo "make lint              ruff check, ruff format --check, the import rule"
 	@echo "make migrations-check  Alembic up/down/up + drift check on SQLite (and PostgreSQL"
 	@echo "                       when XEPHANG_TEST_POSTGRES_URL is set)"
+	@echo "make fuzz              schemathesis against the served OpenAPI document on a scratch"
+	@echo "                       PostgreSQL database (XEPHANG_TEST_POSTGRES_URL; FUZZ_ARGS=...)"
 	@echo "make bench             booking and search benchmark on PostgreSQL (BENCH_ARGS=...)"
 	@echo "make bench-floor       kiosk issue and call-next benchmark on PostgreSQL (BENCH_ARGS=...)"
 	@echo "make bench-fanout      board fan-out (Socket.IO) benchmark, 1 and 2 processes + Redis"
@@ -82,6 +85,9 @@ lint: $(VENV_STAMP)
 
 migrations-check: $(VENV_STAMP)
 	$(PY) tools/check_migrations.py
+
+fuzz: setup
+	$(PY) tools/fuzz_api.py $(FUZZ_ARGS)
 
 bench: setup
 	$(PY) bench/booking.py $(BENCH_ARGS)

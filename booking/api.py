@@ -90,12 +90,8 @@ def _centre(code: str | None, field: str = "centre") -> Centre:
 
 
 def _first_day(wanted: date | None, now: datetime) -> date:
-    today = local_day(now)
-    if wanted is None:
-        return today
-    if abs((wanted - today).days) > 366:
-        raise InvalidInput({"date": "out_of_range"})
-    return wanted
+    # Any day the schema takes (EARLIEST_DAY to LATEST_DAY): one without slots has none.
+    return local_day(now) if wanted is None else wanted
 
 
 def _place(args: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -409,6 +405,7 @@ def _refused_slot(err: Conflict, procedure_code: str, slot_id: int, now: datetim
 
 
 _BOOKING_RESPONSES = [
+    (404, Problem, "Unknown slot or procedure (or, for a move, code or token)"),
     (409, s.SlotProblem, "Slot full, past, closed or not open yet (with `alternatives`)"),
     (422, Problem, "Invalid fields (`errors`: field → message), or procedure not taken there"),
     (429, Problem, "Over a per-citizen limit, or too many requests"),
@@ -432,7 +429,7 @@ def _document_errors(func):
         {
             "in": "header",
             "name": "Idempotency-Key",
-            "schema": {"type": "string", "maxLength": 64},
+            "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,64}$"},
             "description": "Repeating a request with the same key returns the first booking.",
         }
     ]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from core.booking import Applicant, validate_applicant
+from core.text import parse_id
+from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # Order of fields in the error summary: the order they appear on the form.
@@ -20,10 +22,7 @@ FIELD_ORDER = ("slot_id", "procedure", "full_name", "phone", "citizen_id", "emai
 
 
 def parse_int(raw: str | None, *, minimum: int = 1) -> int | None:
-    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 12:
-        return None
-    value = int(raw.strip())
-    return value if value >= minimum else None
+    return parse_id(raw, minimum=minimum)
 
 
 def parse_page(raw: str | None) -> int:
@@ -39,10 +38,13 @@ def parse_float(raw: str | None, low: float, high: float) -> float | None:
 
 
 def parse_day(raw: str | None) -> date | None:
+    """A YYYY-MM-DD day from EARLIEST_DAY to LATEST_DAY, else None."""
+    text = (raw or "").strip()
     try:
-        return date.fromisoformat((raw or "").strip())
+        value = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
         return None
+    return value if value is not None and EARLIEST_DAY <= value <= LATEST_DAY else None
 
 
 def new_idempotency_key() -> str:

@@ -12,7 +12,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import BodyReader, InputSchema, Problem, codes, text
+from core.api_common import BodyReader, InputSchema, Problem, codes, day, text
+from core.identity import CONTROLS, EMAIL_PATTERN, PHONE_PATTERN, SPACES, citizen_id_pattern
+from core.timeutil import local_day, utcnow
 
 # Database integer columns are 32-bit on PostgreSQL: a larger id can only be unknown.
 MAX_ID = 2**31 - 1
@@ -37,27 +39,82 @@ def number(minimum: float, maximum: float, **kw: Any) -> fields.Float:
     )
 
 
+class JsonBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean also takes 1, 0 and strings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def consent_field(purpose: str) -> fields.Boolean:
-    """The citizen's consent to processing their data, which must be exactly `true`."""
-    return fields.Boolean(
+    """The citizen's consent to processing their data, which must be exactly `true` (false is
+    refused by core.booking.validate_applicant, along with the other fields)."""
+    return JsonBoolean(
         required=True,
-        truthy={True},
-        falsy={False},
         error_messages={
             "required": "consent_required",
             "null": "consent_required",
             "invalid": "consent_required",
         },
         metadata={
+            "enum": [True],
             "description": "Must be true: the citizen agrees that the name, phone and (hashed) "
-            f"citizen ID are processed to {purpose} (Law 91/2025/QH15)."
+            f"citizen ID are processed to {purpose} (Law 91/2025/QH15).",
+        },
+    )
+
+
+# A name as core.booking.validate_applicant takes it: at least two characters besides the
+# spaces around, no digit, no control character. (Digits of other scripts are refused too.)
+_NAME_CHAR = f"[^0-9{CONTROLS}]"
+_NAME_EDGE = f"[^0-9{SPACES}{CONTROLS}]"
+NAME_PATTERN = f"^[{SPACES}]*{_NAME_EDGE}{_NAME_CHAR}*{_NAME_EDGE}[{SPACES}]*$"
+
+
+def name_field() -> fields.String:
+    return text(
+        120,
+        required=True,
+        metadata={
+            "pattern": NAME_PATTERN,
+            "description": "Full name: 2 to 120 letters, no digits of any script.",
+        },
+    )
+
+
+def phone_field() -> fields.String:
+    return text(
+        20,
+        required=True,
+        metadata={
+            "pattern": PHONE_PATTERN,
+            "description": "Vietnamese mobile number: 10 digits from 03, 05, 07, 08 or 09, or "
+            "+84 / 84 and 9 digits; spaces, dots, dashes and brackets between digits are ignored.",
+        },
+    )
+
+
+def citizen_id_field() -> fields.String:
+    # Built for the year the process starts: a CCCD's birth year may not be in the future.
+    return text(
+        20,
+        required=True,
+        metadata={
+            "pattern": citizen_id_pattern(local_day(utcnow())),
+            "description": "12-digit CCCD: province code (001-096), century-and-sex digit and "
+            "birth year (at most 130 years ago), then 6 digits; separators as for phones. "
+            "Only a keyed hash of it is stored.",
         },
     )
 
 
 class _Place(InputSchema):
-    lat = number(-90, 90, metadata={"description": "Latitude of the citizen (WGS 84)."})
-    lon = number(-180, 180, metadata={"description": "Longitude of the citizen (WGS 84)."})
+    lat = number(-90, 90, metadata={"description": "Latitude of the citizen (WGS 84), with `lon`."})
+    lon = number(
+        -180, 180, metadata={"description": "Longitude of the citizen (WGS 84), with `lat`."}
+    )
 
     @ma.validates_schema
     def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
@@ -88,32 +145,26 @@ class CentreQuery(_Place):
 class SlotQuery(InputSchema):
     procedure = text(32, required=True, metadata={"description": "Procedure code."})
     centre = text(16, metadata={"description": "Centre code; every centre when absent."})
-    date = fields.Date(
-        error_messages=codes(invalid="invalid_date", format="invalid_date"),
-        metadata={"description": "First local day (YYYY-MM-DD); today when absent."},
-    )
+    date = day("First local day (YYYY-MM-DD); today when absent.")
     days = integer(1, MAX_DAYS, load_default=1, metadata={"description": "Number of days."})
 
 
 class SuggestionQuery(_Place):
     procedure = text(32, required=True, metadata={"description": "Procedure code."})
-    date = fields.Date(
-        error_messages=codes(invalid="invalid_date", format="invalid_date"),
-        metadata={"description": "Earliest local day wanted (YYYY-MM-DD); today when absent."},
-    )
+    date = day("Earliest local day wanted (YYYY-MM-DD); today when absent.")
 
 
 class BookingBody(InputSchema):
     slot_id = integer(1, MAX_ID, strict=True, required=True)
     procedure = text(32, required=True, metadata={"description": "Procedure code."})
-    full_name = text(120, required=True)
-    phone = text(20, required=True, metadata={"description": "Vietnamese mobile number."})
-    citizen_id = text(
-        20,
-        required=True,
-        metadata={"description": "12-digit CCCD. Only a keyed hash of it is stored."},
+    full_name = name_field()
+    phone = phone_field()
+    citizen_id = citizen_id_field()
+    email = text(
+        254,
+        allow_none=True,
+        metadata={"pattern": EMAIL_PATTERN, "description": "Optional; empty means none."},
     )
-    email = text(254, allow_none=True)
     consent = consent_field("manage this appointment")
 
 

@@ -13,7 +13,7 @@ from flask import current_app
 from marshmallow import fields
 from sqlalchemy import select
 
-from booking.schemas import consent_field
+from booking.schemas import citizen_id_field, consent_field, name_field, phone_field
 from core import booking, tickets
 from core.api_common import ApiBlueprint, InputSchema, Problem, TicketPublic, json_response, text
 from core.db import transaction
@@ -38,13 +38,9 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 class RemoteTicketBody(InputSchema):
     procedure = text(32, required=True, metadata={"description": "Procedure code."})
-    full_name = text(120, required=True)
-    phone = text(20, required=True, metadata={"description": "Vietnamese mobile number."})
-    citizen_id = text(
-        20,
-        required=True,
-        metadata={"description": "12-digit CCCD. Only a keyed hash of it is stored."},
-    )
+    full_name = name_field()
+    phone = phone_field()
+    citizen_id = citizen_id_field()
     consent = consent_field("serve this ticket today")
 
 

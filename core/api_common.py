@@ -23,6 +23,7 @@ from core.auth import bearer_token
 from core.errors import DomainError, InvalidInput
 from core.extensions import api, csrf, limiter
 from core.messages import MESSAGES
+from core.timeutil import EARLIEST_DAY, LATEST_DAY
 
 BEARER = "bearerAuth"
 
@@ -159,11 +160,32 @@ class Text(fields.String):
         return text
 
 
+# What `Text` takes, as a JSON Schema pattern (a field may document a stricter one).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
 def text(max_length: int, *, required: bool = False, **kw: Any) -> Text:
+    metadata = {"pattern": NO_CONTROLS, **kw.pop("metadata", {})}
     return Text(
         required=required,
         validate=validate.Length(max=max_length, error="too_long"),
         error_messages=codes(invalid="invalid_value"),
+        metadata=metadata,
+        **kw,
+    )
+
+
+# EARLIEST_DAY to LATEST_DAY as a pattern, OpenAPI 3.0 having no bounds for a date string
+# (tests/xephang/test_openapi.py holds the two together).
+DAY_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def day(description: str, **kw: Any) -> fields.Date:
+    """A local day, YYYY-MM-DD, from EARLIEST_DAY to LATEST_DAY (else out_of_range)."""
+    return fields.Date(
+        validate=validate.Range(min=EARLIEST_DAY, max=LATEST_DAY, error="out_of_range"),
+        error_messages=codes(invalid="invalid_date", format="invalid_date"),
+        metadata={"description": description, "pattern": DAY_PATTERN},
         **kw,
     )
 
@@ -274,11 +296,10 @@ class BodyReader:
         value = self._get(name, True, False, code="consent_required")
         if value is _UNSET:
             return False
-        # As marshmallow's Boolean(truthy={True}, falsy={False}): 1 and 0 pass too.
-        if value in (True,):
-            return True
-        if value in (False,):
-            return False
+        # JSON true or false only (false is refused with the other fields, by the domain);
+        # 1 and 0 are not booleans.
+        if value is True or value is False:
+            return value
         self.errors[name] = "consent_required"
         return False
 
@@ -303,6 +324,12 @@ def documented_body(blp: Blueprint, schema: type[ma.Schema]) -> Any:
 
 
 class Problem(ma.Schema):
+    """RFC 9457 problem details. Extension members carry what `detail` speaks of (a ticket's
+    `label`, a counter's `number`, a `date`, the refused `plan` …), so more may appear."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: extension members
+
     type = fields.String()
     title = fields.String()
     status = fields.Integer()

@@ -39,6 +39,7 @@ from core import tokens
 from core.catalogue import ProcedureEntry, index
 from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from core.identity import (
+    EMAIL_RE,
     citizen_hash,
     normalise_citizen_id,
     normalise_phone,
@@ -57,10 +58,11 @@ from core.models import (
     service_procedures,
 )
 from core.models.base import Base, UTCDateTime
-from core.text import nfc
+from core.text import is_name, nfc
 from core.timeutil import local_day, to_local
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# fullmatch: with match and `$`, a final newline would pass.
+_EMAIL = re.compile(EMAIL_RE)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def validate_applicant(
     """Check every contact field at once; raise InvalidInput naming each bad field."""
     errors: dict[str, str] = {}
     name = nfc(full_name or "")
-    if not 2 <= len(name) <= 120 or any(ch.isdigit() for ch in name):
+    if not 2 <= len(name) <= 120 or not is_name(name):
         errors["full_name"] = "invalid_name"
     normal_phone = normalise_phone(phone or "")
     if normal_phone is None:
@@ -126,7 +128,7 @@ def validate_applicant(
     if cccd is None:
         errors["citizen_id"] = "invalid_citizen_id"
     mail = (email or "").strip() or None
-    if mail is not None and (len(mail) > 254 or not _EMAIL.match(mail)):
+    if mail is not None and (len(mail) > 254 or not _EMAIL.fullmatch(mail)):
         errors["email"] = "invalid_email"
     if not consent:
         errors["consent"] = "consent_required"

@@ -19,6 +19,7 @@ from core import tickets
 from core.auth import device_for_token
 from core.calendar_days import is_public_holiday, opening_periods
 from core.errors import Conflict, InvalidInput, NotFound
+from core.identity import SPACES
 from core.models import (
     AppointmentStatus,
     Centre,
@@ -37,6 +38,11 @@ from core.tokens import CODE_ALPHABET
 # A kiosk form id: random, URL-safe, made when the confirm screen is shown.
 _FORM_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _CODE_NOISE = re.compile(r"[\s\-.]")
+# A typed booking code as `parse_code` takes it, for the API's documentation: 4 to 16 letters
+# of the code alphabet in either case, spaces, dashes and dots between them ignored.
+_CODE_CHAR = "[" + "".join(sorted(set(CODE_ALPHABET + CODE_ALPHABET.lower()))) + "]"
+_CODE_SEPARATOR = f"[{SPACES}\\-.]*"
+BOOKING_CODE_PATTERN = f"^{_CODE_SEPARATOR}(?:{_CODE_CHAR}{_CODE_SEPARATOR}){{4,16}}$"
 _LAST4 = re.compile(r"^[0-9]{4}$")
 # Signed QR payloads are base64 JSON, a dot and a signature: far longer than any code.
 _QR_MIN_LENGTH = 24

@@ -98,6 +98,10 @@ MESSAGES: dict[str, Any] = {
     "invalid_date": _l("Ngày phải có dạng YYYY-MM-DD."),
     "invalid_number": _l("Giá trị phải là một số."),
     "bad_request": _l("Yêu cầu không hợp lệ."),
+    "invalid_characters": _l(
+        "Nội dung gửi lên có ký tự điều khiển (như ký tự rỗng hoặc xuống dòng) không được phép."
+    ),
+    "body_too_large": _l("Nội dung gửi lên quá lớn."),
     "unauthorized": _l("Bạn cần đăng nhập hoặc cung cấp mã truy cập."),
     # Staff API tokens.
     "token_invalid": _l("Mã truy cập không hợp lệ, đã hết hạn hoặc đã bị thu hồi."),

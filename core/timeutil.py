@@ -6,6 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# The days a request may name. Every real question fits (the service began in 2025, bookings
+# reach weeks ahead, statistics years back), and date arithmetic on them (weeks of history,
+# days ahead, UTC offsets) stays far from date.min and date.max, where it would overflow.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
 
 
 def utcnow() -> datetime:

@@ -11,6 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from core.text import parse_id as _parse_id
+
 
 class LoginForm(FlaskForm):
     username = StringField(
@@ -35,11 +37,7 @@ def safe_next(target: str | None) -> str | None:
 
 def parse_id(raw: str | None) -> int | None:
     """A positive database id from a form field, else None."""
-    raw = (raw or "").strip()
-    if not raw.isdigit() or len(raw) > 12:
-        return None
-    value = int(raw)
-    return value or None
+    return _parse_id(raw)
 
 
 def parse_public_id(raw: str | None) -> str | None:

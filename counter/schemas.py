@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -25,6 +25,15 @@ class TransferBody(InputSchema):
             "procedure takes the ticket."
         },
     )
+
+    # What `_exactly_one` checks, for the OpenAPI document (xephang/openapi.py reads it).
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {"required": ["service"], "properties": {"service": {"minLength": 1}}},
+            {"required": ["counter"]},
+            {"required": ["centre"], "properties": {"centre": {"minLength": 1}}},
+        ]
+    }
 
     @ma.validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:

@@ -730,6 +730,7 @@ def get_one_centre_stats(args: dict[str, Any], code: str):
 @blp.arguments(s.CsvRangeQuery, location="query")
 @blp.response(
     200,
+    {"type": "string"},
     content_type="text/csv",
     description="One row per day × line × source × hour, then per day one row per field "
     "(`field` column; line, source and hour empty), UTF-8 with BOM, as an attachment; "

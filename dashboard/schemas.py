@@ -5,16 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import InputSchema, codes
+from core.api_common import InputSchema, codes, day
 
 MAX_DAYS = 14
 
 
 def _date() -> fields.Date:
-    return fields.Date(
-        error_messages=codes(invalid="invalid_date", format="invalid_date"),
-        metadata={"description": "Local day (YYYY-MM-DD); today when absent."},
-    )
+    return day("Local day (YYYY-MM-DD); today when absent.")
 
 
 class DayQuery(InputSchema):
@@ -163,15 +160,8 @@ class AcceptAnswer(ma.Schema):
 
 
 class RangeQuery(InputSchema):
-    from_ = fields.Date(
-        data_key="from",
-        error_messages=codes(invalid="invalid_date", format="invalid_date"),
-        metadata={"description": "First local day (YYYY-MM-DD); six days before `to` if absent."},
-    )
-    to = fields.Date(
-        error_messages=codes(invalid="invalid_date", format="invalid_date"),
-        metadata={"description": "Last local day (YYYY-MM-DD); today if absent. At most 31 days."},
-    )
+    from_ = day("First local day (YYYY-MM-DD); six days before `to` if absent.", data_key="from")
+    to = day("Last local day (YYYY-MM-DD); today if absent. At most 31 days.")
 
 
 class CsvRangeQuery(RangeQuery):

@@ -42,6 +42,7 @@ from core.extensions import db, socketio
 from core.metrics import EVENT_LAG, SOCKET_CLIENTS
 from core.models import Centre
 from core.presenters import ticket_public
+from core.text import has_controls
 from core.timeutil import clock, local_day
 from display.bridge import (
     BOARD,
@@ -63,7 +64,10 @@ def _param(name: str, auth: Any) -> str:
     value = request.args.get(name)
     if value is None and isinstance(auth, dict):
         value = auth.get(name)
-    return value.strip() if isinstance(value, str) else ""
+    # Socket.IO's handshake passes no Flask request guard: no code or id has a control character.
+    if not isinstance(value, str) or has_controls(value):
+        return ""
+    return value.strip()
 
 
 def _centre(code: str) -> Centre | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.api_common import BodyReader, InputSchema, codes, text
+from core.kiosk_lookup import BOOKING_CODE_PATTERN
 from core.models import PriorityClass
 
 PRIORITIES = [p.value for p in PriorityClass]
@@ -21,10 +22,24 @@ class CheckInBody(InputSchema):
     )
     code = text(16, metadata={"description": "Booking code, when typed instead of scanned."})
     phone_last4 = fields.String(
-        validate=validate.Regexp(r"^\d{4}$", error="invalid_phone_last4"),
+        # ASCII digits, and nothing after them (`$` would let a final newline through).
+        validate=validate.Regexp(r"[0-9]{4}\Z", error="invalid_phone_last4"),
         error_messages=codes(invalid="invalid_phone_last4"),
-        metadata={"description": "Last 4 digits of the phone used to book (with `code`)."},
+        metadata={
+            "description": "Last 4 digits of the phone used to book (with `code`).",
+            "pattern": "^[0-9]{4}$",
+        },
     )
+    # What `_qr_or_code` checks, for the OpenAPI document (xephang/openapi.py reads it).
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": ["qr"], "properties": {"qr": {"pattern": "\\S"}}},
+            {
+                "required": ["code", "phone_last4"],
+                "properties": {"code": {"pattern": BOOKING_CODE_PATTERN}},
+            },
+        ]
+    }
 
     @ma.validates_schema
     def _qr_or_code(self, data: dict[str, Any], **_: Any) -> None:
@@ -45,6 +60,13 @@ class WalkInBody(InputSchema):
         error_messages=codes(invalid="invalid_choice"),
         metadata={"description": "Priority group, chosen with the priority button."},
     )
+    # What `_procedure_or_service` (and `read_walk_in`) check, for the OpenAPI document.
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": ["procedure"], "properties": {"procedure": {"minLength": 1}}},
+            {"required": ["service"], "properties": {"service": {"minLength": 1}}},
+        ]
+    }
 
     @ma.validates_schema
     def _procedure_or_service(self, data: dict[str, Any], **_: Any) -> None:

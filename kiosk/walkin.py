@@ -12,6 +12,7 @@ from core.errors import DomainError, InvalidInput
 from core.extensions import db
 from core.kiosk_lookup import issue_walk_in_once
 from core.models import PriorityClass
+from core.text import parse_id
 from core.timeutil import clock
 from kiosk.texts import PRIORITY_GROUPS, field_errors, refusal
 
@@ -21,7 +22,7 @@ QUERY_MAX = 80
 
 def _page() -> int:
     raw = request.args.get("page", "1")
-    return max(1, min(int(raw), 500)) if raw.isdigit() else 1
+    return min(parse_id(raw) or 1, 500)
 
 
 def _query() -> str:
@@ -78,7 +79,7 @@ def _choice():
         db.session,
         g.kiosk.centre,
         procedure_code=request.values.get("procedure") or None,
-        service_id=int(service) if service.isdigit() else None,
+        service_id=parse_id(service),
     )
 
 

@@ -70,6 +70,10 @@ MEANINGS = {
     "METRICS_ALLOW": "Client networks (comma-separated CIDR) allowed to read `/metrics`; others "
     "get 404. `*` allows everyone. The client is the address `PROXY_HOPS` says; deploy/'s "
     "nginx refuses `/metrics` itself, so Prometheus scrapes each instance directly.",
+    "MAX_BODY_BYTES": "Largest request body the app reads (API JSON, page forms); larger ones, "
+    "chunked or not, answer 413. The largest real body (a booking, a check-in QR) is under 2 KB: "
+    "64 KiB leaves room for the admin API's lists while a parse stays within a few MB of memory "
+    "(a 50 MB JSON body grew a worker by ~300 MB). nginx in deploy/ stops bodies over 2 MB first.",
     "PERSONAL_DATA_RETENTION_DAYS": "Days after an appointment or ticket before its names, "
     "phones and e-mails are erased (Law 91/2025/QH15: keep the minimum, delete on schedule).",
     "GRACE_MINUTES": "An appointment holder checking in up to this long after the slot start "

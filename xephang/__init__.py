@@ -12,11 +12,17 @@ from xephang import config as config_module
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings read from `XEPHANG_*` environment variables."""
+    from xephang import guards, logsafe
+
+    # Before anything logs: no request can write a control character into a log line.
+    logsafe.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config_module.load(app.instance_path, config))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Before any blueprint adds a rule: every rule's parameters are built with these.
+    guards.install_converters(app)
 
     from core import cache
     from xephang import (
@@ -26,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         extensions,
         i18n,
         observability,
+        openapi,
         revocation,
         security,
         web,
@@ -33,11 +40,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     cache.clear_all()  # caches are per database URL: a new app may be on a fresh database
 
+    # First of the request hooks: a refused request reaches no extension's hook either.
+    guards.init_app(app)
     extensions.init_app(app)
     revocation.init_app(app)
     i18n.init_app(app)
     observability.init_app(app)
     web.init_app(app)
+    openapi.init_app(app)
     # After web: flask-smorest's Api registers its own HTTPException handler; ours must win.
     errors.init_app(app)
     cli.init_app(app)

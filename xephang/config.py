@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "BIND": "127.0.0.1:8000",
     "THREADS": 200,
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+    # Largest request body read (API JSON, page forms): 413 beyond it (xephang/guards.py).
+    "MAX_BODY_BYTES": 64 * 1024,
     # Days after an appointment or ticket before names, phones and e-mails are erased.
     "PERSONAL_DATA_RETENTION_DAYS": 30,
     # Centre floor.

@@ -22,6 +22,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "body_too_large",
     429: "rate_limited",
     500: "server_error",
 }
@@ -58,9 +59,14 @@ def init_app(app: Flask) -> None:
     def _http(err: HTTPException):
         status = err.code or 500
         code = _CODES.get(status, "bad_request")
-        if _wants_problem():
-            return problem(status, code)
-        return _page(status, code)
+        response = app.make_response(
+            problem(status, code) if _wants_problem() else _page(status, code)
+        )
+        # The exception's own headers, e.g. a 405's Allow (RFC 9110: it must be sent).
+        for name, value in err.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(DBAPIError)
     def _database(err: DBAPIError):

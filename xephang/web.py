@@ -16,6 +16,7 @@ import display
 import kiosk
 import scheduler
 from core.extensions import api
+from xephang import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -32,7 +33,7 @@ VENDOR_FILES = {
 
 
 def init_app(app: Flask) -> None:
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [openapi.SchemaRules()]})
     booking.init_app(app, api)
     kiosk.init_app(app, api)
     counter.init_app(app, api)

@@ -435,7 +435,7 @@ def test_double_submit_with_the_same_idempotency_key_books_once(client, session,
 
 def test_malformed_json_is_400(client, session, city):
     before = state(session)
-    for raw in (b'{"slot_id": 1,', b"\xff\xfe", b"[" * 100_000):
+    for raw in (b'{"slot_id": 1,', b"\xff\xfe", b"[" * 60_000):
         response = client.post(f"{API}/appointments", data=raw, content_type="application/json")
         assert_problem(response, 400, "invalid_json")
     assert state(session) == before
