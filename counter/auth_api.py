@@ -34,16 +34,7 @@ blp = ApiBlueprint(
 )
 # The answer carries a secret: no cache may keep it.
 _NO_STORE = {"Cache-Control": "no-store"}
-_CHALLENGE = 'Bearer realm="xephang"'
 _default_limit = limiter.limit(lambda: current_app.config["RATE_LIMIT_DEFAULT"])
-
-
-@blp.after_request
-def _challenge(response: Response) -> Response:
-    # A 401 says how to authenticate (RFC 9110 §11.6.1), error handlers' answers included.
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = _CHALLENGE
-    return response
 
 
 @blp.route("/auth/token", methods=["POST"])

@@ -87,9 +87,11 @@ def working_morning() -> datetime:
 
 def staff_api_token(session, staff) -> str:
     """A bearer token for `staff`: the one place this tool makes staff tokens."""
-    from core.auth import issue_staff_token
+    from core.staff_tokens import issue_staff_token
+    from core.timeutil import utcnow
 
-    return issue_staff_token(session, staff)
+    token, _expires = issue_staff_token(session, staff, now=utcnow(), days=30)
+    return token
 
 
 def seed(session, now: datetime) -> dict[str, Any]:
@@ -107,6 +109,9 @@ def seed(session, now: datetime) -> dict[str, Any]:
     officer = f.make_staff(here, "fuzz-officer", role="officer")
     manager = f.make_staff(here, "fuzz-manager", role="manager")
     operator = f.make_staff(None, "fuzz-operator", role="operator")
+    # A script's account: its token is the one DELETE /auth/token revokes (once; after that
+    # the fuzzer's further calls are answered 401, as documented).
+    script = f.make_staff(here, "fuzz-script", role="officer")
     _, kiosk = f.make_device(here, "kiosk")
     f.make_device(here, "display")
     tickets = [f.make_ticket(here, now, service=service) for _ in range(6)]
@@ -127,6 +132,7 @@ def seed(session, now: datetime) -> dict[str, Any]:
         "officer": staff_api_token(session, officer),
         "manager": staff_api_token(session, manager),
         "operator": staff_api_token(session, operator),
+        "script": staff_api_token(session, script),
     }
     session.commit()
     return {
@@ -142,6 +148,8 @@ def seed(session, now: datetime) -> dict[str, Any]:
             "counter_number": [c.number for c in here.counters],
             "manage_token": manage_tokens,
             "service": [service.prefix],
+            "username": [script.username],
+            "password": [f.STAFF_PASSWORD],
         },
         "kiosk_centre": here.code,
     }

@@ -6,8 +6,8 @@ and values come from tools/fuzz_api.py in XEPHANG_FUZZ_CITY.
 - Credentials: each operation that requires the bearer scheme gets the token of who really
   calls it: the kiosk's device token for the kiosk's routes, an officer's staff token for
   counters and tickets, a centre manager's for load and statistics, the city operator's for
-  dispatch plans. schemathesis still sends some requests without it (ignored_auth), which
-  must answer 401.
+  dispatch plans, a script account's for revoking its token. schemathesis still sends some
+  requests without it (ignored_auth), which must answer 401.
 - Real values: half the positive cases have up to three path parameters, query parameters or
   body fields replaced by values that exist (a centre code, a ticket, a free slot, a booking
   code with its manage token or phone digits …), so requests get past "not found" into the
@@ -36,6 +36,7 @@ _CALLERS = (
     # dispatch plans are the city's, for operators.
     (re.compile(r"^/api/v1/(load|stats/)"), "manager"),
     (re.compile(r"^/api/v1/dispatch-plan"), "operator"),
+    (re.compile(r"^/api/v1/auth/token$"), "script"),
 )
 
 
@@ -92,6 +93,8 @@ _FIELDS = {
     "code": "booking",  # a check-in's booking code …
     "phone_last4": "phone_last4",  # … and the phone it was booked with
     "counter": "counter_number",  # a transfer to a counter
+    "username": "username",  # a staff token asked for with real credentials
+    "password": "password",
 }
 
 
