@@ -352,7 +352,7 @@ def test_both_operations_are_in_the_openapi_document(client):
         "expires_at",
     }
     for status in ("401", "422", "429"):
-        problem = issue["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"]
-        assert problem.endswith("/Problem")
+        content = issue["responses"][status]["content"]
+        assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     assert revoke_["security"] == [{"bearerAuth": []}]
     assert "security" not in issue
