@@ -34,12 +34,7 @@ def lookup():
     token = request.args.get("token", "")[:100].strip()
     if not (code and token):
         return lookup_page(code)
-    try:
-        appointment = get_owned(db.session, code, token)
-    except NotFound as err:
-        return lookup_page(code, "", error=err.code, status=404)
-    remember(appointment.code, token)
-    return redirect(url_for("booking.appointment", code=appointment.code), 303)
+    return _open(code, token)
 
 
 def lookup_submit():
@@ -48,6 +43,12 @@ def lookup_submit():
     token = request.form.get("token", "")[:100].strip()
     if not code or not token:
         return lookup_page(code, token, error="required", status=422)
+    return _open(code, token)
+
+
+def _open(code: str, token: str):
+    """The appointment's page for the owner of `token` (remembered in the session), or the
+    look-up form again, without the token, for a wrong one."""
     try:
         appointment = get_owned(db.session, code, token)
     except NotFound as err:

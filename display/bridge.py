@@ -38,6 +38,7 @@ from sqlalchemy import select
 from core import boards, events
 from core.extensions import db, socketio
 from core.models import Centre, Counter, Service, Ticket
+from core.outages import Outage, safe_url
 from core.presenters import iso, ticket_public
 from core.timeutil import clock
 
@@ -68,37 +69,6 @@ def line_room(service_id: int) -> str:
 
 
 # --- Redis message queue ----------------------------------------------------------------------
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-class _Outage:
-    """Logs the first failure of an outage and the recovery, once each, not every retry."""
-
-    def __init__(self, what: str, meaning: str) -> None:
-        self.what, self.meaning = what, meaning
-        self.down_since: float | None = None
-        self._lock = threading.Lock()
-
-    def failed(self, exc: BaseException) -> None:
-        with self._lock:
-            first = self.down_since is None
-            if first:
-                self.down_since = time.monotonic()
-        if first:
-            log.warning("%s failed (%s: %s): %s", self.what, type(exc).__name__, exc, self.meaning)
-
-    def recovered(self) -> None:
-        with self._lock:
-            since, self.down_since = self.down_since, None
-        if since is not None:
-            log.info("%s works again after %.1f s", self.what, time.monotonic() - since)
 
 
 def channel_for(url: str) -> str:
@@ -134,16 +104,18 @@ class MessageQueue(socketio_lib.RedisManager):
                 "health_check_interval": 10,
             },
         )
-        where = _safe_url(url)
-        self._publish_outage = _Outage(
+        where = safe_url(url)
+        self._publish_outage = Outage(
             f"Publishing to the Socket.IO message queue at {where}",
             "live updates reach only this process's clients until it returns (boards "
             "resynchronise from the database on their next snapshot)",
+            log,
         )
-        self._listen_outage = _Outage(
+        self._listen_outage = Outage(
             f"Listening to the Socket.IO message queue at {where}",
             "this process's clients miss updates from other processes until it returns; "
             "retrying every 2 s",
+            log,
         )
         self._pause_until = 0.0
 
@@ -229,8 +201,10 @@ class Bridge:
         self._centre_codes: dict[int, str] = {}
         self._counter_numbers: dict[int, int] = {}
         self._prefixes: dict[int, str] = {}
-        self._db_outage = _Outage(
-            "Live update", "boards, phones and counters refresh on their next snapshot"
+        self._db_outage = Outage(
+            "Live update",
+            "boards, phones and counters refresh on their next snapshot",
+            log,
         )
         _bridges.add(self)
 

@@ -15,14 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import scratch_database  # noqa: E402 (after the path that finds it)
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("XEPHANG_TEST_POSTGRES_URL", "")
 
@@ -82,7 +83,6 @@ def functions_drift(url: str) -> list[str]:
     try:
         if engine.dialect.name != "postgresql":
             return []
-        sys.path.insert(0, str(ROOT))
         from core.booking import MAY_BOOK, may_book_function
 
         expected = may_book_function().split("$body$")[1]
@@ -117,28 +117,12 @@ def round_trip(label: str, url: str) -> None:
     )
 
 
-@contextmanager
-def scratch_postgres(server_url: str) -> Iterator[str]:
-    name = f"xephang_migcheck_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield (
-            sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="xephang-migcheck-") as tmp:
             round_trip("sqlite", f"sqlite:///{Path(tmp) / 'check.db'}")
         if PG_URL:
-            with scratch_postgres(PG_URL) as url:
+            with scratch_database(PG_URL) as url:
                 round_trip("postgresql", url)
         elif IN_CI:
             raise CheckFailed("CI=true but XEPHANG_TEST_POSTGRES_URL is not set")

@@ -35,10 +35,10 @@ from datetime import time as wall_clock
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import scratch_database  # noqa: E402 (after the path that finds it)
 
 CHECKS = (
     "not_a_server_error",
@@ -55,23 +55,6 @@ PHASES = "examples,coverage,fuzzing"
 
 
 # --- Database and city ------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """An empty PostgreSQL database for this run, dropped afterwards whatever happens."""
-    name = f"xephang_fuzz_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def working_morning() -> datetime:

@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core import auth
+from core.outages import Outage, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -42,36 +43,6 @@ def channel_for(url: str) -> str:
     the name: deployments (and test runs) on different databases never hear each other."""
     database = urlsplit(url).path.strip("/") or "0"
     return f"{CHANNEL}-{database}"
-
-
-def _where(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
-class _Outage:
-    """Logs the first failure of an outage and its end, once each, not every retry."""
-
-    def __init__(self, what: str, meaning: str) -> None:
-        self.what, self.meaning = what, meaning
-        self._down_since: float | None = None
-        self._lock = threading.Lock()
-
-    def failed(self, exc: BaseException) -> None:
-        with self._lock:
-            first = self._down_since is None
-            if first:
-                self._down_since = time.monotonic()
-        if first:
-            log.warning("%s failed (%s: %s): %s", self.what, type(exc).__name__, exc, self.meaning)
-
-    def recovered(self) -> None:
-        with self._lock:
-            since, self._down_since = self._down_since, None
-        if since is not None:
-            log.info("%s works again after %.1f s", self.what, time.monotonic() - since)
 
 
 class Revocations:
@@ -94,16 +65,18 @@ class Revocations:
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self.listening = threading.Event()  # subscribed now (tests wait on it)
-        where = _where(url)
-        self._publishing = _Outage(
+        where = safe_url(url)
+        self._publishing = Outage(
             f"Publishing token revocations to Redis at {where}",
             "other web processes refuse revoked tokens only once their cache expires "
             f"(within {auth.TOKEN_CACHE_SECONDS:g} s) until it returns",
+            log,
         )
-        self._listening = _Outage(
+        self._listening = Outage(
             f"Listening for token revocations on Redis at {where}",
             "tokens revoked by other processes are refused here only once the cache expires "
             f"(within {auth.TOKEN_CACHE_SECONDS:g} s) until it returns; retrying every 2 s",
+            log,
         )
 
     def publish(self) -> None:
