@@ -35,7 +35,7 @@ help:
 	@echo "make run               set up (venv, Python + npm deps, translations, database,"
 	@echo "                       demo city) and serve http://$(HOST):$(PORT) on SQLite"
 	@echo "make test              set up, then run the test suite (PYTEST_ARGS=... to pass on)"
-	@echo "make lint              ruff check, ruff format --check, the import rule"
+	@echo "make lint              ruff check, ruff format --check, import contracts (import-linter)"
 	@echo "make migrations-check  Alembic up/down/up + drift check on SQLite (and PostgreSQL"
 	@echo "                       when XEPHANG_TEST_POSTGRES_URL is set)"
 	@echo "make fuzz              schemathesis against the served OpenAPI document on a scratch"
@@ -81,7 +81,7 @@ test: setup
 lint: $(VENV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(PY) tools/check_imports.py
+	$(BIN)/lint-imports
 
 migrations-check: $(VENV_STAMP)
 	$(PY) tools/check_migrations.py

@@ -14,7 +14,7 @@ What it does, bounded and on loopback only:
    80% of them, drawn at random, so slots fill up and bookings meet 409 with alternatives;
 3. counts afterwards, from the database, slots with booked > capacity and slots whose
    `booked` differs from the appointments holding a seat there — both must be 0;
-4. times `core.catalogue.index.search` in-process over the full catalogue with realistic
+4. times `core.catalogue.search.index.search` in-process over the full catalogue with realistic
    queries, with and without diacritics, and GET /api/v1/procedures?q= over HTTP.
 
 Not a test: timings depend on the machine. Run `make bench` or
@@ -157,7 +157,7 @@ def build_city(url: str, settings: ServerSettings) -> float:
     The schema comes from the models (`create_all`): `make migrations-check` proves the
     migrations build the same one, and a bench must not wait for a migration to land.
     """
-    from core.extensions import db
+    from web.extensions import db
     from xephang import create_app
 
     started = time.monotonic()
@@ -192,10 +192,10 @@ def bookable_targets(app, rng: random.Random) -> list[Target]:
     """Free slots of the city, each with a procedure its service takes, shuffled."""
     from datetime import timedelta
 
-    from core.availability import free_slots
-    from core.catalogue import index
-    from core.extensions import db
-    from core.timeutil import utcnow
+    from core.booking.availability import free_slots
+    from core.catalogue.search import index
+    from core.common.timeutil import utcnow
+    from web.extensions import db
 
     with app.app_context():
         now = utcnow()
@@ -264,8 +264,8 @@ def audit(app) -> SeatAudit:
     """Overbooking as the database sees it, after the fact."""
     from sqlalchemy import func, select
 
-    from core.extensions import db
     from core.models import Appointment, AppointmentStatus, Slot
+    from web.extensions import db
 
     with app.app_context():
         session = db.session
@@ -293,8 +293,8 @@ def audit(app) -> SeatAudit:
 
 
 def search_in_process(app, rounds: int) -> tuple[int, list[tuple[str, list[float]]]]:
-    from core.catalogue import index
-    from core.extensions import db
+    from core.catalogue.search import index
+    from web.extensions import db
 
     timings: dict[str, list[float]] = {"plain": [], "diacritics": [], "code": []}
     with app.app_context():
@@ -461,7 +461,7 @@ def report_http(rows: list[Row]) -> None:
 
 def report_search(size: int, timings: list[tuple[str, list[float]]]) -> None:
     print_table(
-        f"core.catalogue.index.search in-process over {size:,} procedures (ms per query)",
+        f"core.catalogue.search.index.search in-process over {size:,} procedures (ms per query)",
         ["queries", "calls", "p50 ms", "p99 ms", "max ms"],
         [
             [label, len(ts), percentile(ts, 50), percentile(ts, 99), max(ts)]

@@ -111,9 +111,9 @@ class Site:
 
 def build_city(url: str) -> list[Site]:
     """CENTRES always-open centres, each with one counter, its seated officer and a kiosk."""
-    from core.extensions import db
+    from core.common.timeutil import utcnow
     from core.models import Field
-    from core.timeutil import utcnow
+    from web.extensions import db
     from xephang import create_app
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret"})

@@ -96,11 +96,11 @@ def seat_centre(
     """One always-open centre with one line "A" served by every counter, an officer (with an
     API token) seated at each counter and `kiosks` kiosk devices; not committed. Officers
     are numbered from `first`, so several centres in one database get distinct usernames."""
-    from core import counters as counter_ops
+    from core.access.staff_tokens import issue_staff_token
+    from core.common.text import fold
     from core.demo import create_device, create_staff
+    from core.floor import counters as counter_ops
     from core.models import Centre, CentreKind, Counter, CounterService, DeviceKind, Role, Service
-    from core.staff_tokens import issue_staff_token
-    from core.text import fold
 
     centre = Centre(
         code=code,
@@ -145,9 +145,9 @@ def seat_centre(
 
 def build_floor(app, kiosks: int, counters: int) -> Floor:
     """One centre, one line "A" served by every counter, devices and seated officers."""
-    from core.extensions import db
+    from core.common.timeutil import utcnow
     from core.models import Field
-    from core.timeutil import utcnow
+    from web.extensions import db
 
     with app.app_context():
         db.create_all()

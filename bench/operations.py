@@ -55,7 +55,8 @@ def timed(fn, *args, **kw):
 
 
 def build_city(session) -> None:
-    from core import demo, importers
+    from core import demo
+    from core.places import importers
 
     for path in (DATA / "hcmc_units.csv", DATA / "city_centres.csv"):
         importers.import_centres(session, path)
@@ -104,10 +105,10 @@ def add_history(session, args, rng: random.Random) -> int:
     from sqlalchemy import insert, select
     from sqlalchemy.orm import selectinload
 
-    from core.calendar_days import is_open_day
+    from core.booking.slots import counter_weights
+    from core.common.timeutil import local_day, local_to_utc
     from core.models import Centre, Counter, Ticket, TicketSource, TicketStatus
-    from core.slots import counter_weights
-    from core.timeutil import local_day, local_to_utc
+    from core.places.calendar import is_open_day
 
     centres = session.scalars(
         select(Centre).options(
@@ -162,7 +163,7 @@ def crowd_the_centre(session, count: int) -> list[str]:
     """Book full every slot of the `count` wards nearest the old District 1."""
     from sqlalchemy import select, update
 
-    from core.availability import haversine_km
+    from core.booking.availability import haversine_km
     from core.models import Centre, CentreKind, Slot
 
     wards = session.execute(
@@ -180,9 +181,9 @@ def crowd_the_centre(session, count: int) -> list[str]:
 
 
 def balancing_pass(session, days: int, history=None):
-    from core.balancing import BalancingPolicy, load
-    from core.dispatch import dispatch_plan
-    from core.timeutil import local_day
+    from core.common.timeutil import local_day
+    from core.operations.balancing import BalancingPolicy, load
+    from core.operations.dispatch import dispatch_plan
 
     policy = BalancingPolicy()
     report, t_load = timed(
@@ -195,7 +196,7 @@ def balancing_pass(session, days: int, history=None):
 def main() -> int:
     args = parse_args()
     rng = random.Random(args.seed)
-    from core.extensions import db
+    from web.extensions import db
     from xephang import create_app
 
     with scratch_database(postgres_server_url()) as url:
@@ -230,13 +231,13 @@ def main() -> int:
 def run(session, args) -> list[tuple[str, float, str]]:
     from sqlalchemy import func, select
 
-    from core.balancing import BalancingPolicy, centres_with_room
-    from core.catalogue import index
-    from core.dispatch import accept_plan
-    from core.forecast import HistoryCache
+    from core.booking.slots import SlotPolicy, generate_slots
+    from core.catalogue.search import index
+    from core.common.timeutil import local_day
     from core.models import Centre, Slot
-    from core.slots import SlotPolicy, generate_slots
-    from core.timeutil import local_day
+    from core.operations.balancing import BalancingPolicy, centres_with_room
+    from core.operations.dispatch import accept_plan
+    from core.operations.forecast import HistoryCache
 
     rows = []
     gen, t_gen = timed(generate_slots, session, now=NOW, days=args.days, policy=SlotPolicy())
@@ -341,14 +342,14 @@ def dashboard_queries(session, report, procedure: str, args) -> list[tuple[str, 
     from flask import current_app
     from sqlalchemy import select
 
-    from core import load_snapshot
+    from core.access.staff_tokens import issue_staff_token
+    from core.common.timeutil import local_day
     from core.models import Centre, CentreKind, Role, Staff
-    from core.staff_tokens import issue_staff_token
-    from core.statistics import aggregate_day
-    from core.timeutil import local_day
+    from core.operations.statistics import aggregate_day
+    from core.places import load as load_snapshot
 
     rows = []
-    stored, t_store = timed(load_snapshot.store, session, report, now=NOW)
+    stored, t_store = timed(load_snapshot.store, session, report.centres, now=NOW)
     session.commit()
     rows.append(("store load snapshot", t_store, f"{stored:,} centre-days"))
     today = local_day(NOW)

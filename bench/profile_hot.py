@@ -208,11 +208,11 @@ def build_scene(app) -> Scene:
 def add_bookable_slots(app, centre_code: str, count: int) -> tuple[list[int], str]:
     """A procedure of the centre's field and `count` half-hour slots from tomorrow, each with
     room for any bench: (slot ids, procedure code)."""
-    from core.catalogue import index
-    from core.extensions import db
+    from core.catalogue.search import index
+    from core.common.text import fold
+    from core.common.timeutil import local_day, utcnow
     from core.models import Centre, Procedure, ProcedureLevel, Slot
-    from core.text import fold
-    from core.timeutil import local_day, utcnow
+    from web.extensions import db
 
     now = utcnow()
     with app.app_context():
@@ -368,8 +368,8 @@ def yardsticks(url: str, n: int, warm: int) -> tuple[Sample, Sample]:
 
 
 def measure_app(url: str, args: argparse.Namespace) -> dict[str, Sample]:
-    from core.extensions import db
     from display.bridge import bridge_of
+    from web.extensions import db
     from xephang import create_app
 
     n, warm = args.requests, args.warmup

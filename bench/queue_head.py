@@ -1,5 +1,5 @@
 """Finding the head of a counter's queue as the queue grows, on PostgreSQL: the claim's lookup
-(core.tickets.head_of_queue, two steps along indexes) beside one query that sorts every
+(core.floor.tickets.head_of_queue, two steps along indexes) beside one query that sorts every
 waiting ticket of the centre in the same order (the lookup before it), in the same run.
 
 For each queue length: a scratch database holds one centre whose counters serve one line, N
@@ -76,9 +76,9 @@ FROM generate_series(1, :n) AS g
 def measure(url: str, queue: int, rounds: int) -> tuple[list[float], list[float]]:
     from sqlalchemy import bindparam, create_engine, select, text
 
-    from core import tickets
+    from core.common.timeutil import local_day, utcnow
+    from core.floor import tickets
     from core.models import Centre, Service
-    from core.timeutil import local_day, utcnow
     from xephang import create_app
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SCHEDULER": "off"})
@@ -114,7 +114,7 @@ def measure(url: str, queue: int, rounds: int) -> tuple[list[float], list[float]
                 raise SystemExit(f"the lookups disagree at queue {queue}: {heads}")
     engine.dispose()
     with app.app_context():
-        from core.extensions import db
+        from web.extensions import db
 
         db.engine.dispose()
     return times[0], times[1]

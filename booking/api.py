@@ -19,9 +19,8 @@ from sqlalchemy.orm import selectinload
 
 from booking import presenters
 from booking import schemas as s
-from core import booking, ics, load_snapshot, qr
-from core.api_common import ApiBlueprint, Problem, documented_body, json_object, json_response
-from core.availability import (
+from core.booking import appointments as booking
+from core.booking.availability import (
     HORIZON_DAYS,
     FreeSlot,
     RankedCentre,
@@ -32,19 +31,23 @@ from core.availability import (
     rank_score,
     takes_procedure,
 )
-from core.calendar_days import holiday_name
-from core.catalogue import ProcedureEntry, index
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import Conflict, InvalidInput, NotFound
-from core.extensions import db, limiter
-from core.links import public_url
-from core.messages import message
+from core.catalogue.search import ProcedureEntry, index
+from core.common import ics, qr
+from core.common.errors import Conflict, InvalidInput, NotFound
+from core.common.text import fold
+from core.common.timeutil import day_bounds_utc, local_day
 from core.models import Centre, Closure, Counter, Field, Procedure, ProcedureLevel, Service, Slot
-from core.problems import from_domain
-from core.settings import booking_rules, citizen_key, secret
-from core.text import fold
-from core.timeutil import clock, day_bounds_utc, local_day
+from core.places import load as load_snapshot
+from core.places.calendar import holiday_name
+from core.places.directory import get_centre
+from web.api import ApiBlueprint, Problem, documented_body, json_object, json_response
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db, limiter
+from web.links import public_url
+from web.messages import message
+from web.problems import from_domain
+from web.settings import booking_rules, citizen_key, secret
 
 # Conflicts about the chosen slot: the answer carries other slots to pick instead.
 SLOT_CONFLICTS = frozenset({"slot_full", "slot_past", "centre_closed", "slot_not_open"})
@@ -450,7 +453,7 @@ def create_appointment():
         key=citizen_key(),
     )
     try:
-        # One statement on PostgreSQL (core.booking.book): no BEGIN and COMMIT round trips.
+        # One statement on PostgreSQL (core.booking.appointments.book): no BEGIN and COMMIT round trips.
         with transaction(single_write=True) as session:
             booked = booking.book(
                 session,

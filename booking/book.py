@@ -12,15 +12,15 @@ from sqlalchemy import or_, select
 from booking.find import procedure_or_404, service_takes
 from booking.forms import BookingForm, new_idempotency_key, ordered_errors, parse_int
 from booking.owner import remember
-from core.availability import FreeSlot, alternatives, free_slots, rank_centres
-from core.booking import book
-from core.catalogue import ProcedureEntry
-from core.db import transaction
-from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound
-from core.extensions import db
+from core.booking.appointments import book
+from core.booking.availability import FreeSlot, alternatives, free_slots, rank_centres
+from core.catalogue.search import ProcedureEntry
+from core.common.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from core.models import Closure, Slot
-from core.settings import booking_rules, citizen_key, secret
-from core.timeutil import clock
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import booking_rules, citizen_key, secret
 
 
 def _slot_problem(slot: Slot, now: datetime) -> str | None:

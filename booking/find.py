@@ -18,15 +18,22 @@ from sqlalchemy import select
 
 from booking.formatting import NEARLY_FULL
 from booking.forms import parse_day, parse_float, parse_int, parse_page
-from core import load_snapshot
-from core.availability import FreeSlot, RankedCentre, free_slots, rank_centres, takes_procedure
-from core.catalogue import ProcedureEntry, index
-from core.directory import get_centre, search_centres
-from core.errors import NotFound
-from core.extensions import db
+from core.booking.availability import (
+    FreeSlot,
+    RankedCentre,
+    free_slots,
+    rank_centres,
+    takes_procedure,
+)
+from core.catalogue.search import ProcedureEntry, index
+from core.common.errors import NotFound
+from core.common.text import fold
+from core.common.timeutil import local_day, to_local
 from core.models import Centre, Field, Service
-from core.text import fold
-from core.timeutil import clock, local_day, to_local
+from core.places import load as load_snapshot
+from core.places.directory import get_centre, search_centres
+from web.clock import clock
+from web.extensions import db
 
 RESULTS_PER_PAGE = 10
 CENTRES_PER_PAGE = 8
@@ -205,7 +212,7 @@ def _by_day(slots: list[FreeSlot]) -> OrderedDict[date, list[FreeSlot]]:
 
 
 def _overloaded(centre: Centre, day: date, now: datetime) -> bool:
-    """The last balancing pass found `centre` overloaded on `day` (core.load_snapshot)."""
+    """The last balancing pass found `centre` overloaded on `day` (core.places.load)."""
     found = load_snapshot.read(db.session, day, day, now=now, centre_ids=[centre.id])
     day_load = found.get((centre.id, day))
     return day_load is not None and day_load.overloaded

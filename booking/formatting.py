@@ -14,7 +14,8 @@ from flask import Blueprint
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from core.timeutil import clock, local_day, to_local
+from core.common.timeutil import local_day, to_local
+from web.clock import clock
 
 # At or above this share booked a centre (or a day) is "nearly full" and we point elsewhere.
 NEARLY_FULL = 0.85

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from core.booking import Applicant, validate_applicant
-from core.text import parse_id
-from core.timeutil import EARLIEST_DAY, LATEST_DAY
+from core.booking.appointments import Applicant, validate_applicant
+from core.common.text import parse_id
+from core.common.timeutil import EARLIEST_DAY, LATEST_DAY
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # Order of fields in the error summary: the order they appear on the form.

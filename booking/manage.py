@@ -12,15 +12,15 @@ from markupsafe import Markup
 
 from booking.find import centre_choice, centre_or_404, origin_at, procedure_or_404, slot_choice
 from booking.owner import lookup_page, owned_or_abort, remember
-from core import ics, qr
-from core.booking import cancel, get_owned, qr_payload, reschedule
-from core.db import transaction
-from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound
-from core.extensions import db
-from core.links import public_url
+from core.booking.appointments import cancel, get_owned, qr_payload, reschedule
+from core.common import ics, qr
+from core.common.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from core.models import Appointment, Slot
-from core.settings import booking_rules, secret
-from core.timeutil import clock
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.links import public_url
+from web.settings import booking_rules, secret
 
 
 def lookup():

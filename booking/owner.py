@@ -11,10 +11,10 @@ from contextlib import suppress
 
 from flask import abort, make_response, redirect, render_template, request, session, url_for
 
-from core.booking import get_owned
-from core.errors import NotFound
-from core.extensions import db
+from core.booking.appointments import get_owned
+from core.common.errors import NotFound
 from core.models import Appointment
+from web.extensions import db
 
 _SESSION_KEY = "owned_appointments"
 # A shared phone should not accumulate everyone's bookings.

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from flask import Blueprint, current_app
 
 from booking import book, find, formatting, manage, owner
-from core.extensions import limiter
-from core.messages import message
+from web.extensions import limiter
+from web.messages import message
 
 bp = Blueprint(
     "booking",

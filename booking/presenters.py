@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.availability import FreeSlot
-from core.booking import Booked, BookedSlot
-from core.catalogue import ProcedureEntry
-from core.messages import message
+from core.booking.appointments import Booked, BookedSlot
+from core.booking.availability import FreeSlot
+from core.catalogue.search import ProcedureEntry
+from core.common.timeutil import to_local
 from core.models import Appointment, AppointmentStatus, Centre, Procedure, Service
-from core.timeutil import to_local
+from web.messages import message
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -1,7 +1,7 @@
 """Request and response schemas of the public booking API.
 
 Request schemas parse and bound what clients send; every error message is a message code
-of `core.messages`, so refusals are rendered in the request's language. Response schemas
+of `web.messages`, so refusals are rendered in the request's language. Response schemas
 document the bodies the presenters build (the API returns those bodies as they are).
 """
 
@@ -12,9 +12,15 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import BodyReader, InputSchema, Problem, codes, day, text
-from core.identity import CONTROLS, EMAIL_PATTERN, PHONE_PATTERN, SPACES, citizen_id_pattern
-from core.timeutil import local_day, utcnow
+from core.citizens.identity import (
+    CONTROLS,
+    EMAIL_PATTERN,
+    PHONE_PATTERN,
+    SPACES,
+    citizen_id_pattern,
+)
+from core.common.timeutil import local_day, utcnow
+from web.api import BodyReader, InputSchema, Problem, codes, day, text
 
 # Database integer columns are 32-bit on PostgreSQL: a larger id can only be unknown.
 MAX_ID = 2**31 - 1
@@ -50,7 +56,7 @@ class JsonBoolean(fields.Boolean):
 
 def consent_field(purpose: str) -> fields.Boolean:
     """The citizen's consent to processing their data, which must be exactly `true` (false is
-    refused by core.booking.validate_applicant, along with the other fields)."""
+    refused by core.booking.appointments.validate_applicant, along with the other fields)."""
     return JsonBoolean(
         required=True,
         error_messages={
@@ -66,7 +72,7 @@ def consent_field(purpose: str) -> fields.Boolean:
     )
 
 
-# A name as core.booking.validate_applicant takes it: at least two characters besides the
+# A name as core.booking.appointments.validate_applicant takes it: at least two characters besides the
 # spaces around, no digit, no control character. (Digits of other scripts are refused too.)
 _NAME_CHAR = f"[^0-9{CONTROLS}]"
 _NAME_EDGE = f"[^0-9{SPACES}{CONTROLS}]"

@@ -14,16 +14,17 @@ from marshmallow import fields
 from sqlalchemy import select
 
 from booking.schemas import citizen_id_field, consent_field, name_field, phone_field
-from core import booking, tickets
-from core.api_common import ApiBlueprint, InputSchema, Problem, TicketPublic, json_response, text
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import NotFound
-from core.extensions import db, limiter
+from core.booking import appointments as booking
+from core.common.errors import NotFound
+from core.floor import tickets
 from core.models import Centre, Procedure, Ticket, TicketStatus
-from core.presenters import ticket_public
-from core.settings import citizen_key, floor_rules
-from core.timeutil import clock
+from core.places.directory import get_centre
+from web.api import ApiBlueprint, InputSchema, Problem, TicketPublic, json_response, text
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db, limiter
+from web.presenters import ticket_public
+from web.settings import citizen_key, floor_rules
 
 blp = ApiBlueprint(
     "ticket_api",

@@ -18,10 +18,11 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
-from core.errors import Conflict, InvalidInput
-from core.identity import token_hash
+from core.access.passwords import MIN_PASSWORD_LENGTH, hash_password
+from core.common.errors import Conflict, InvalidInput
+from core.common.text import fold
+from core.common.tokens import token_hash
 from core.models import (
     Centre,
     CentreKind,
@@ -37,7 +38,6 @@ from core.models import (
     Staff,
     service_fields,
 )
-from core.text import fold
 
 HUB_COUNT = 38
 CITY_COUNTERS = 67
@@ -50,7 +50,6 @@ SHOWCASE = (
     ("Phường Sài Gòn", "saigon"),
 )
 OFFICERS_PER_SHOWCASE = 2
-MIN_PASSWORD_LENGTH = 8
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
 
@@ -599,7 +598,7 @@ def create_staff(
     staff = Staff(
         username=username,
         full_name=full_name.strip() or username,
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         role=role,
         centre_id=centre.id if centre else None,
         created_at=now,

@@ -14,14 +14,14 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from core import counters
-from core.auth import staff_by_login
-from core.db import transaction
-from core.extensions import db, limiter
-from core.messages import message
+from core.access.principals import staff_by_login
+from core.floor import counters
 from core.models import Role, Staff
-from core.timeutil import clock
 from counter.forms import LoginForm, safe_next
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db, limiter
+from web.messages import message
 
 
 def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:

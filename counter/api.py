@@ -16,18 +16,20 @@ from typing import Any
 from flask import Response, g
 from sqlalchemy.orm import Session
 
-from core import counters, floor_fast, tickets
-from core.api_common import ApiBlueprint, Problem, json_response, secured, without_rate_limits
-from core.auth import STAFF_ROLES, require
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import Conflict, NotFound
-from core.extensions import db
+from core.access.principals import STAFF_ROLES
+from core.common.errors import Conflict, NotFound
+from core.common.timeutil import iso, local_day
+from core.floor import counters, floor_fast, tickets
 from core.models import Centre, Counter, Service, Staff, Ticket
-from core.presenters import iso, ticket_public
-from core.settings import floor_rules
-from core.timeutil import clock, local_day
+from core.places.directory import get_centre
 from counter import schemas as s
+from web.api import ApiBlueprint, Problem, json_response, secured, without_rate_limits
+from web.auth import require
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.presenters import ticket_public
+from web.settings import floor_rules
 
 blp = ApiBlueprint(
     "counter_api",
@@ -125,7 +127,7 @@ def officer_view(view: floor_fast.TicketView) -> dict[str, Any]:
 
 
 def _on_postgresql() -> bool:
-    """Calling and starting run from plain values there (core.floor_fast.call_next_at, start_at)."""
+    """Calling and starting run from plain values there (core.floor.floor_fast.call_next_at, start_at)."""
     return db.engine.dialect.name == "postgresql"
 
 

@@ -1,7 +1,7 @@
 """Staff API tokens for scripts and integrations: trade credentials for a token, revoke it.
 
 `POST /auth/token` answers the same way, in about the same time, for an unknown username,
-a wrong password and a switched-off account (`core.auth.staff_by_login`), and counts against
+a wrong password and a switched-off account (`core.access.principals.staff_by_login`), and counts against
 the sign-in form's limit (`RATE_LIMIT_LOGIN` per client address, one budget for both). These
 endpoints neither read nor set the session cookie, so no CSRF check applies: a forged
 request could not read the token in the answer.
@@ -13,17 +13,18 @@ from typing import Any
 
 from flask import Response, current_app
 
-from core import staff_tokens
-from core.api_common import ApiBlueprint, Problem, json_response, secured
-from core.auth import Unauthorized, bearer_token, principal_for_token, staff_by_login
-from core.db import transaction
-from core.errors import Forbidden
-from core.extensions import db, limiter
-from core.presenters import iso
-from core.settings import staff_token_days
-from core.timeutil import clock
+from core.access import staff_tokens
+from core.access.principals import principal_for_token, staff_by_login
+from core.common.errors import Forbidden, Unauthorized
+from core.common.timeutil import iso
 from counter import schemas as s
 from counter.access import login_attempts
+from web.api import ApiBlueprint, Problem, json_response, secured
+from web.auth import bearer_token
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db, limiter
+from web.settings import staff_token_days
 
 blp = ApiBlueprint(
     "auth_api",
@@ -97,8 +98,9 @@ def revoke_token():
     if token is None:
         raise Unauthorized()
     session = db.session()
-    if principal_for_token(session, token, devices=False, staff=True) is None:
-        if principal_for_token(session, token, devices=True, staff=False) is not None:
+    now = clock()
+    if principal_for_token(session, token, devices=False, staff=True, now=now) is None:
+        if principal_for_token(session, token, devices=True, staff=False, now=now) is not None:
             raise Forbidden("forbidden")
         raise Unauthorized("token_invalid")
     with transaction() as session:

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from core.text import parse_id as _parse_id
+from core.common.text import parse_id as _parse_id
 
 
 class LoginForm(FlaskForm):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from core.timeutil import to_local
+from core.common.timeutil import to_local
 from counter import access, workstation
 from counter.workstation import ACTIONS
 

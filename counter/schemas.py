@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import InputSchema, TicketPublic, codes, text
+from web.api import InputSchema, TicketPublic, codes, text
 
 
 class TransferBody(InputSchema):

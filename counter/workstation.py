@@ -14,18 +14,19 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from core import counters, tickets
-from core.auth import centres_of
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import Conflict
-from core.extensions import db
-from core.messages import message
+from core.access.principals import centres_of
+from core.common.errors import Conflict
+from core.common.timeutil import local_day, to_local
+from core.floor import counters, tickets
 from core.models import Counter, Staff, Ticket, TicketStatus
-from core.settings import floor_rules
-from core.timeutil import clock, local_day, to_local
+from core.places.directory import get_centre
 from counter.access import me, staff_required
 from counter.forms import TransferForm, parse_public_id
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.messages import message
+from web.settings import floor_rules
 
 Flash = tuple[str, str]
 Action = Callable[[Session, Counter, Staff, datetime], list[Flash]]

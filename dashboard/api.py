@@ -21,12 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import balancing, dispatch, forecast, statistics
-from core.api_common import ApiBlueprint, Problem, json_response, secured
-from core.auth import require
-from core.db import transaction
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from core.extensions import db
+from core.common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.common.timeutil import iso, local_day
 from core.models import (
     Centre,
     DailyStatistic,
@@ -37,10 +33,14 @@ from core.models import (
     Staff,
     StaffAssignment,
 )
-from core.presenters import iso
-from core.settings import slot_policy
-from core.timeutil import clock, local_day
+from core.operations import balancing, dispatch, forecast, statistics
 from dashboard import schemas as s
+from web.api import ApiBlueprint, Problem, json_response, secured
+from web.auth import require
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import slot_policy
 
 blp = ApiBlueprint(
     "dashboard_api",
@@ -363,7 +363,7 @@ def get_dispatch_plan(args: dict[str, Any]):
 
 
 def _accepted_before(session: Session, plan_id: str, day: date) -> int:
-    """Assignments already written for plan `plan_id` on `day` (core.dispatch names the plan
+    """Assignments already written for plan `plan_id` on `day` (core.operations.dispatch names the plan
     in each assignment's reason)."""
     return (
         session.scalar(

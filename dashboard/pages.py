@@ -17,14 +17,15 @@ from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from core.errors import InvalidInput
-from core.extensions import db
-from core.messages import message
+from core.common.errors import InvalidInput
+from core.common.timeutil import local_day
 from core.models import Centre
-from core.timeutil import clock, local_day
 from dashboard import api, strings
 from dashboard.access import dashboard_page, forbidden, may_see, me, refused, sees_city
 from dashboard.schemas import DayQuery, RangeQuery
+from web.clock import clock
+from web.extensions import db
+from web.messages import message
 
 bp = Blueprint(
     "dashboard",

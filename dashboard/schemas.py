@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import InputSchema, codes, day
+from web.api import InputSchema, codes, day
 
 MAX_DAYS = 14
 

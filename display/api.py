@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from core.api_common import ApiBlueprint, Problem, json_response
-from core.boards import board_snapshot
-from core.directory import get_centre
-from core.errors import NotFound
-from core.extensions import db, limiter
-from core.timeutil import clock
+from core.common.errors import NotFound
+from core.floor.boards import board_snapshot
+from core.places.directory import get_centre
 from display import schemas as s
+from web.api import ApiBlueprint, Problem, json_response
+from web.clock import clock
+from web.extensions import db, limiter
 
 blp = ApiBlueprint(
     "display_api",

@@ -35,12 +35,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import select
 
-from core import boards, events
-from core.extensions import db, socketio
+from core.common import events
+from core.common.outages import Outage, safe_url
+from core.common.timeutil import iso
+from core.floor import boards
 from core.models import Centre, Counter, Service, Ticket
-from core.outages import Outage, safe_url
-from core.presenters import iso, ticket_public
-from core.timeutil import clock
+from web.clock import clock
+from web.extensions import db, socketio
+from web.presenters import ticket_public
 
 log = logging.getLogger(__name__)
 

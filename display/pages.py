@@ -16,13 +16,14 @@ from pathlib import Path
 from flask import Blueprint, Flask, abort, current_app, render_template, send_from_directory
 from sqlalchemy import select
 
-from core import boards
-from core.directory import get_centre
-from core.extensions import db
+from core.common.timeutil import to_local
+from core.floor import boards
+from core.floor.tickets import ticket_by_public_id
 from core.models import Ticket, TicketStatus
-from core.presenters import ticket_public
-from core.tickets import ticket_by_public_id
-from core.timeutil import clock, to_local
+from core.places.directory import get_centre
+from web.clock import clock
+from web.extensions import db
+from web.presenters import ticket_public
 
 VOICE = Path(__file__).resolve().parent / "static" / "voice"
 

@@ -1,11 +1,11 @@
-"""Documented shapes of the board (OpenAPI); the snapshot itself is built by core.boards."""
+"""Documented shapes of the board (OpenAPI); the snapshot itself is built by core.floor.boards."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import fields
 
-from core.api_common import Eta
+from web.api import Eta
 
 
 class BoardCentre(ma.Schema):

@@ -9,13 +9,13 @@ a refused connection gets a short code: unknown_centre, unknown_ticket, unauthor
 forbidden.
 
 /board?centre=<code>
-  server → `board` (core.boards.board_snapshot) on connect, on `snapshot`, and (debounced)
+  server → `board` (core.floor.boards.board_snapshot) on connect, on `snapshot`, and (debounced)
            after any ticket change of the centre;
            `ticket_called` {label, counter, service, called_at, recall, sent_at} at once on
            every call and recall (`sent_at`: Unix seconds when the change was committed)
   client → `snapshot`; `ack` {sent_at} after a `ticket_called` (delivery-lag metric)
 /ticket?ticket=<public_id>
-  server → `ticket` (core.presenters.ticket_public) on connect, on `refresh`, and after any
+  server → `ticket` (web.presenters.ticket_public) on connect, on `refresh`, and after any
            change of that ticket; `line_moved` {service} when its line moves (a ticket of the
            line called, no-show, cancelled, transferred away, or one issued ahead)
   client → `refresh` (after `line_moved`, with 0–2 s of random jitter; or on waking up)
@@ -34,16 +34,13 @@ from flask import Flask, current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
-from core import boards, tickets
-from core.auth import STAFF_ROLES, may_act_at
-from core.directory import get_centre
-from core.errors import NotFound
-from core.extensions import db, socketio
-from core.metrics import EVENT_LAG, SOCKET_CLIENTS
+from core.access.principals import STAFF_ROLES, may_act_at
+from core.common.errors import NotFound
+from core.common.text import has_controls
+from core.common.timeutil import local_day
+from core.floor import boards, tickets
 from core.models import Centre
-from core.presenters import ticket_public
-from core.text import has_controls
-from core.timeutil import clock, local_day
+from core.places.directory import get_centre
 from display.bridge import (
     BOARD,
     COUNTER,
@@ -54,6 +51,10 @@ from display.bridge import (
     line_room,
     ticket_room,
 )
+from web.clock import clock
+from web.extensions import db, socketio
+from web.metrics import EVENT_LAG, SOCKET_CLIENTS
+from web.presenters import ticket_public
 
 # A lost client's `ack` may arrive late; beyond this it says nothing about delivery.
 _MAX_LAG_SECONDS = 600.0

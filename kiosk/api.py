@@ -10,8 +10,14 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 
-from core import floor_fast, kiosk_lookup
-from core.api_common import (
+from core.common.errors import NotFound
+from core.common.tokens import token_hash
+from core.floor import floor_fast
+from core.floor import kiosk as kiosk_lookup
+from core.models import Centre, DeviceKind
+from core.places.directory import get_centre
+from kiosk import schemas as s
+from web.api import (
     ApiBlueprint,
     Problem,
     TicketPublic,
@@ -21,19 +27,14 @@ from core.api_common import (
     secured,
     without_rate_limits,
 )
-from core.auth import bearer_token, require
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import NotFound
-from core.extensions import db, limiter
-from core.identity import token_hash
-from core.messages import message
-from core.models import Centre, DeviceKind
-from core.presenters import issued_ticket_public, ticket_public
-from core.problems import problem
-from core.settings import floor_rules, secret
-from core.timeutil import clock
-from kiosk import schemas as s
+from web.auth import bearer_token, require
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db, limiter
+from web.messages import message
+from web.presenters import issued_ticket_public, ticket_public
+from web.problems import problem
+from web.settings import floor_rules, secret
 
 blp = ApiBlueprint(
     "kiosk_api", __name__, url_prefix="/api/v1", description="Kiosk: check-in and walk-in tickets"
@@ -139,7 +140,7 @@ def check_in(body: dict[str, Any], code: str):
 def issue_ticket(code: str):
     """Take a walk-in ticket for a procedure (its line is found) or directly for a line."""
     # The kiosk's busiest call: the body is read by hand and the ticket issued from plain
-    # values (core.floor_fast.issue_walk_in_at), with the same answers as the model-based path.
+    # values (core.floor.floor_fast.issue_walk_in_at), with the same answers as the model-based path.
     body = s.read_walk_in(json_object())
     now = clock()
     # One read, then the ticket, its number and its audit row in one statement.

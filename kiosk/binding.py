@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request, session, url_for
 
-from core.extensions import db
-from core.kiosk_lookup import binding_mark, kiosk_for_token
-from core.tickets import centre_open_now
-from core.timeutil import clock
+from core.floor.kiosk import binding_mark, kiosk_for_token
+from core.floor.tickets import centre_open_now
+from web.clock import clock
+from web.extensions import db
 
 SESSION_KEY = "kiosk"
 

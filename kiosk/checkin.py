@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request, url_for
 
-from core.db import transaction
-from core.errors import DomainError, InvalidInput
-from core.extensions import db
-from core.kiosk_lookup import check_in_at_kiosk, looks_like_qr
-from core.settings import floor_rules, secret
-from core.timeutil import clock
+from core.common.errors import DomainError, InvalidInput
+from core.floor.kiosk import check_in_at_kiosk, looks_like_qr
 from kiosk.texts import field_errors, refusal
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules, secret
 
 
 def show():

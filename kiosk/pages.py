@@ -14,13 +14,14 @@ from flask import Blueprint, current_app, g, render_template, request, session, 
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DomainError
-from core.extensions import db, limiter
-from core.kiosk_lookup import bound_kiosk
-from core.messages import message
-from core.timeutil import clock, to_local
+from core.common.errors import DomainError
+from core.common.timeutil import to_local
+from core.floor.kiosk import bound_kiosk
 from kiosk import binding, checkin, ticket, walkin
 from kiosk.texts import priority_label, refusal
+from web.clock import clock
+from web.extensions import db, limiter
+from web.messages import message
 
 bp = Blueprint(
     "kiosk",

@@ -1,4 +1,4 @@
-"""Request schemas of the kiosk API; refusals are message codes of `core.messages`."""
+"""Request schemas of the kiosk API; refusals are message codes of `web.messages`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.api_common import BodyReader, InputSchema, codes, text
-from core.kiosk_lookup import BOOKING_CODE_PATTERN
+from core.floor.kiosk import BOOKING_CODE_PATTERN
 from core.models import PriorityClass
+from web.api import BodyReader, InputSchema, codes, text
 
 PRIORITIES = [p.value for p in PriorityClass]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from core.errors import DomainError, InvalidInput
-from core.messages import message
+from core.common.errors import DomainError, InvalidInput
 from core.models import PriorityClass
+from web.messages import message
 
 PRIORITY_GROUPS: dict[PriorityClass, Any] = {
     PriorityClass.ELDERLY: _l("Người cao tuổi"),

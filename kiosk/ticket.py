@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import current_app, g, render_template, request
 from markupsafe import Markup
 
-from core import qr
-from core.extensions import db
-from core.kiosk_lookup import ticket_at_centre
-from core.links import public_url
-from core.presenters import ticket_public
-from core.timeutil import clock
+from core.common import qr
+from core.floor.kiosk import ticket_at_centre
+from web.clock import clock
+from web.extensions import db
+from web.links import public_url
+from web.presenters import ticket_public
 
 
 def live_url(public_id: str) -> str:

@@ -6,15 +6,15 @@ import secrets
 
 from flask import g, redirect, render_template, request, url_for
 
-from core import kiosk_menu
-from core.db import transaction
-from core.errors import DomainError, InvalidInput
-from core.extensions import db
-from core.kiosk_lookup import issue_walk_in_once
+from core.common.errors import DomainError, InvalidInput
+from core.common.text import parse_id
+from core.floor import menu as kiosk_menu
+from core.floor.kiosk import issue_walk_in_once
 from core.models import PriorityClass
-from core.text import parse_id
-from core.timeutil import clock
 from kiosk.texts import PRIORITY_GROUPS, field_errors, refusal
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
 
 PER_PAGE = 12
 QUERY_MAX = 80

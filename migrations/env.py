@@ -96,7 +96,7 @@ def run_migrations_online():
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # Batch mode rebuilds a SQLite table: copy, drop the old one, rename the copy. With
-            # foreign keys enforced (core.db turns them on), dropping a table that others
+            # foreign keys enforced (core.common.db turns them on), dropping a table that others
             # reference runs their ON DELETE actions: rebuilding `staff` would empty
             # staff_assignments and unassign counters. SQLite ignores this pragma inside a
             # transaction, so it is set on the driver's connection before the migrations'

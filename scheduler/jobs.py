@@ -11,13 +11,17 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from core import notifications, privacy, statistics, sweeps
-from core.db import transaction
-from core.extensions import db
+from core.booking.slots import generate_slots
+from core.citizens import privacy
+from core.common.timeutil import local_day
+from core.floor import sweeps
 from core.models import Centre
-from core.settings import slot_policy
-from core.slots import generate_slots
-from core.timeutil import clock, local_day
+from core.notifications import outbox as notifications
+from core.operations import statistics
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import slot_policy
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +166,12 @@ def purge_personal_data() -> str:
 def plan_balancing() -> str:
     """Load, forecast and dispatch plan for today and the coming days; overloads logged.
 
-    The load is kept as a snapshot (core.load_snapshot) that booking suggestions and the
+    The load is kept as a snapshot (core.places.load) that booking suggestions and the
     dashboard read. The plan itself is not written: it becomes assignments only when an
     operator accepts it.
     """
-    from core import balancing, dispatch, load_snapshot
+    from core.operations import balancing, dispatch
+    from core.places import load as load_snapshot
 
     cfg = _cfg()
     now = clock()
@@ -180,7 +185,7 @@ def plan_balancing() -> str:
     finally:
         session.rollback()
     with transaction() as tx:
-        stored = load_snapshot.store(tx, loads, now=now)
+        stored = load_snapshot.store(tx, loads.centres, now=now)
     overloaded = sorted(
         (c for c in loads.centres.values() if c.overloaded), key=lambda c: (c.day, -c.deficit)
     )

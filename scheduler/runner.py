@@ -16,10 +16,10 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from core.extensions import db
-from core.timeutil import utcnow
+from core.common.timeutil import utcnow
 from scheduler.lock import LeaderLock
 from scheduler.schedule import JOBS, JobSpec
+from web.extensions import db
 
 log = logging.getLogger("scheduler")
 # Jobs marked `at_start` first run this long after the leader starts (the app settles first).

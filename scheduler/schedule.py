@@ -14,7 +14,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from core.timeutil import LOCAL_TZ
+from core.common.timeutil import LOCAL_TZ
 from scheduler import jobs
 
 Config = Mapping[str, Any]

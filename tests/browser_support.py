@@ -25,10 +25,10 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from core.catalogue import index
-from core.extensions import db
+from core.catalogue.search import index
 from tests.conftest import _make_app, need
 from tests.factories import STAFF_PASSWORD, cccd
+from web.extensions import db
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.catalogue import index
-from core.extensions import db
+from core.catalogue.search import index
 from display.bridge import bridge_of
+from web.extensions import db
 from xephang import create_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from core.extensions import db
+from core.common.text import fold
+from core.common.timeutil import local_day
 from core.models import (
     DEFAULT_OPENING_HOURS,
     Centre,
@@ -18,8 +19,7 @@ from core.models import (
     Service,
     Slot,
 )
-from core.text import fold
-from core.timeutil import local_day
+from web.extensions import db
 
 _seq = itertools.count(1)
 
@@ -199,7 +199,7 @@ DEMO_PROCEDURES = (
 
 def make_demo_city(now: datetime, *, days: int = 7) -> list[Centre]:
     """Five centres with counters and generated slots; Bến Thành nearly fully booked."""
-    from core.slots import generate_slots
+    from core.booking.slots import generate_slots
 
     fields = [make_field("Hộ tịch"), make_field("Chứng thực", intake=5)]
     for code, name, field_name in DEMO_PROCEDURES:
@@ -284,8 +284,8 @@ def make_assignment(staff, centre: Centre, day, reason: str = "Hỗ trợ cao đ
 def staff_token(staff, *, days: int = 365, now: datetime | None = None) -> str:
     """A fresh API bearer token for `staff` (see `make_staff`), valid `days` from `now` (the
     app clock by default: tests that inject `CLOCK` get tokens valid at their time)."""
-    from core.staff_tokens import issue_staff_token
-    from core.timeutil import clock
+    from core.access.staff_tokens import issue_staff_token
+    from web.clock import clock
 
     token, _ = issue_staff_token(db.session, staff, now=now or clock(), days=days)
     return token
@@ -296,7 +296,7 @@ def make_device(centre: Centre, kind: str = "kiosk"):
     import secrets
     from datetime import UTC
 
-    from core.identity import token_hash
+    from core.common.tokens import token_hash
     from core.models import Device, DeviceKind
 
     token = secrets.token_urlsafe(24)
@@ -323,7 +323,7 @@ def make_appointment(
     """A booked appointment in a fresh slot of `service` (its QR: `booking.qr_payload`)."""
     import secrets
 
-    from core import tokens
+    from core.common import tokens
     from core.models import Appointment, AppointmentStatus
 
     slot = make_slot(service, starts_at, booked=1)
@@ -358,8 +358,8 @@ def make_ticket(
     priority: str = "none",
 ):
     """A walk-in ticket issued at `now` (within opening hours), not yet committed."""
+    from core.floor.tickets import issue_walk_in
     from core.models import PriorityClass
-    from core.tickets import issue_walk_in
 
     return issue_walk_in(
         db.session,
@@ -376,8 +376,8 @@ def make_history_ticket(service: Service, day, at, source=None, **kw):
     the live queue; numbered after the line's tickets so far. Not committed."""
     from sqlalchemy import func, select
 
+    from core.common.timeutil import local_to_utc
     from core.models import Ticket, TicketSource
-    from core.timeutil import local_to_utc
 
     number = db.session.scalar(
         select(func.count()).select_from(Ticket).where(Ticket.service_id == service.id)

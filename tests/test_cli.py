@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
-from core.auth import principal_for_token, staff_by_login
-from core.extensions import db
-from core.identity import token_hash
+from core.access.principals import principal_for_token, staff_by_login
+from core.common.timeutil import local_day
+from core.common.tokens import token_hash
 from core.models import (
     Centre,
     CentreKind,
@@ -30,8 +30,9 @@ from core.models import (
     StaffToken,
     service_fields,
 )
-from core.timeutil import local_day
 from tests.conftest import both_databases
+from web.clock import clock
+from web.extensions import db
 
 UNIT_HEADER = [
     "code",
@@ -293,7 +294,7 @@ def officer(runner, small_city):
 
 
 def holder(token: str):
-    return principal_for_token(db.session(), token, devices=False, staff=True)
+    return principal_for_token(db.session(), token, devices=False, staff=True, now=clock())
 
 
 @both_databases

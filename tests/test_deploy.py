@@ -24,7 +24,6 @@ import redis
 import requests
 import socketio
 
-from core.extensions import db
 from tests.conftest import REDIS_URL, need
 from tests.factories import (
     make_centre,
@@ -34,6 +33,7 @@ from tests.factories import (
     make_staff,
     staff_token,
 )
+from web.extensions import db
 from xephang import create_app
 from xephang.config import DEFAULTS
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from core.extensions import db
+from core.common.timeutil import local_day
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -29,7 +29,6 @@ from core.models import (
     TicketSource,
     TicketStatus,
 )
-from core.timeutil import local_day
 from tests import browser_support
 from tests.browser_support import (
     bind_kiosk,
@@ -42,6 +41,7 @@ from tests.browser_support import (
     sign_in,
 )
 from tests.factories import make_demo_city, make_device, make_staff
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 # The shared fixtures, under the names the tests ask for.

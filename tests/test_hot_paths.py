@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from booking import schemas as booking_schemas
-from core import auth, floor_fast, staff_tokens, tickets
-from core.api_common import field_codes
-from core.db import transaction
-from core.errors import InvalidInput
-from core.extensions import db
+from core.access import principals as auth
+from core.access import staff_tokens
+from core.common.errors import InvalidInput
+from core.floor import floor_fast, tickets
 from core.models import (
     Appointment,
     Counter,
@@ -34,7 +33,6 @@ from core.models import (
     Ticket,
     TicketEvent,
 )
-from core.settings import floor_rules
 from kiosk import schemas as kiosk_schemas
 from tests.conftest import both_databases
 from tests.factories import (
@@ -47,6 +45,10 @@ from tests.factories import (
     make_staff,
     staff_token,
 )
+from web.api import field_codes
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules
 
 API = "/api/v1"
 

@@ -16,12 +16,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core import tickets
-from core.db import transaction
-from core.extensions import db
+from core.common.timeutil import local_day
+from core.floor import tickets
 from core.models import Appointment, Counter, Ticket, TicketSequence
-from core.settings import floor_rules
-from core.timeutil import local_day
 from tests.conftest import both_databases
 from tests.factories import (
     CCCD,
@@ -37,6 +34,9 @@ from tests.factories import (
     make_ticket,
     staff_token,
 )
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules
 
 API = "/api/v1"
 

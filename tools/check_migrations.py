@@ -83,7 +83,7 @@ def functions_drift(url: str) -> list[str]:
     try:
         if engine.dialect.name != "postgresql":
             return []
-        from core.booking import MAY_BOOK, may_book_function
+        from core.booking.appointments import MAY_BOOK, may_book_function
 
         expected = may_book_function().split("$body$")[1]
         with engine.connect() as conn:

@@ -59,8 +59,8 @@ PHASES = "examples,coverage,fuzzing"
 
 def working_morning() -> datetime:
     """09:00 in Ho Chi Minh City on the next working day: centres open, slots ahead."""
-    from core.calendar_days import holiday_name
-    from core.timeutil import local_day, local_to_utc, utcnow
+    from core.common.timeutil import local_day, local_to_utc, utcnow
+    from core.places.calendar import holiday_name
 
     day = local_day(utcnow()) + timedelta(days=1)
     while day.weekday() >= 5 or holiday_name(day):
@@ -70,8 +70,8 @@ def working_morning() -> datetime:
 
 def staff_api_token(session, staff) -> str:
     """A bearer token for `staff`: the one place this tool makes staff tokens."""
-    from core.staff_tokens import issue_staff_token
-    from core.timeutil import utcnow
+    from core.access.staff_tokens import issue_staff_token
+    from core.common.timeutil import utcnow
 
     token, _expires = issue_staff_token(session, staff, now=utcnow(), days=30)
     return token
@@ -81,7 +81,7 @@ def seed(session, now: datetime) -> dict[str, Any]:
     """The city the fuzzer works on, and the real values and tokens it is given."""
     from sqlalchemy import select
 
-    from core.identity import token_hash
+    from core.common.tokens import token_hash
     from core.models import Procedure, Slot
     from tests import factories as f
 
@@ -307,7 +307,7 @@ def main() -> int:
         with app.app_context():
             from flask_migrate import upgrade
 
-            from core.extensions import db
+            from web.extensions import db
 
             upgrade(directory=str(ROOT / "migrations"))
             city = seed(db.session, now)
@@ -317,7 +317,7 @@ def main() -> int:
             status = run_schemathesis(port, city, args, Path(tmp))
         operations, non_conforming, failures = report_counts(Path(tmp))
         with app.app_context():
-            from core.extensions import db
+            from web.extensions import db
 
             db.engine.dispose()
     seconds = time.monotonic() - started

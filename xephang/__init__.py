@@ -24,7 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Before any blueprint adds a rule: every rule's parameters are built with these.
     guards.install_converters(app)
 
-    from core import cache
+    from core.common import cache
     from xephang import (
         access_log,
         cli,

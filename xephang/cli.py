@@ -18,17 +18,20 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from core import catalogue, demo, importers, staff_tokens
-from core.db import transaction
-from core.directory import get_centre
-from core.errors import DomainError, InvalidInput
-from core.extensions import db
+from core import demo
+from core.access import staff_tokens
+from core.booking.slots import generate_slots
+from core.catalogue import search as catalogue
+from core.common.errors import DomainError, InvalidInput
+from core.common.timeutil import iso
 from core.models import Centre, DeviceKind, Role, Staff
-from core.presenters import iso
-from core.settings import slot_policy, staff_token_days
-from core.slots import generate_slots
-from core.timeutil import clock
+from core.places import importers
+from core.places.directory import get_centre
 from display.bridge import bridge_of
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import slot_policy, staff_token_days
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CENTRE_FILES = (DATA / "hcmc_units.csv", DATA / "city_centres.csv")

@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_DEFAULT": "600 per minute",
     "RATE_LIMITS_ENABLED": True,
     "SQL_POOL_SIZE": 20,
-    # PostgreSQL: a pooled connection idle this long is pinged before use (see core.db).
+    # PostgreSQL: a pooled connection idle this long is pinged before use (see core.common.db).
     "SQL_PING_AFTER_IDLE": 5.0,
     # Production shape (deploy/): gunicorn instance and operator endpoints.
     "BIND": "127.0.0.1:8000",
@@ -147,7 +147,7 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
             {
                 "pool_size": cfg["SQL_POOL_SIZE"],
                 "max_overflow": 10,
-                # Not pool_pre_ping, which costs every request a round trip: core.db pings
+                # Not pool_pre_ping, which costs every request a round trip: core.common.db pings
                 # only connections idle for SQL_PING_AFTER_IDLE seconds.
                 # A database host that silently drops packets must not hang /health or
                 # requests: give up connecting after a few seconds.
@@ -155,7 +155,7 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
             },
         )
     cfg["RATELIMIT_ENABLED"] = cfg["RATE_LIMITS_ENABLED"]
-    # Without Redis, counters live in the process (core.ratelimit_storage: no timer threads).
+    # Without Redis, counters live in the process (web.ratelimits: no timer threads).
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "sweptmemory://"
     # Redis down must not fail requests: count in memory until it returns.
     cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True

@@ -10,9 +10,9 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DomainError
-from core.messages import message
-from core.problems import from_domain, problem
+from core.common.errors import DomainError
+from web.messages import message
+from web.problems import from_domain, problem
 
 log = logging.getLogger(__name__)
 

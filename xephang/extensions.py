@@ -6,10 +6,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from core.auth import load_staff
-from core.db import configure_engine
-from core.extensions import csrf, db, limiter, login_manager, migrate, socketio
+from core.common.db import configure_engine
 from display.bridge import client_manager
+from web.auth import load_staff
+from web.extensions import csrf, db, limiter, login_manager, migrate, socketio
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 

@@ -25,9 +25,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
-from core.errors import DomainError, InvalidInput
-from core.extensions import api
-from core.text import MAX_ID
+from core.common.errors import DomainError, InvalidInput
+from core.common.text import MAX_ID
+from web.extensions import api
 
 # Unicode category Cc: C0 controls, DEL and C1 controls.
 CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, request
 from flask_babel import get_locale
 
-from core.extensions import babel
+from web.extensions import babel
 
 LOCALES = ("vi", "en")
 TRANSLATIONS = str(Path(__file__).resolve().parent / "translations")

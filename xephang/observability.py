@@ -29,9 +29,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from core import events
-from core.extensions import db, limiter
-from core.metrics import HTTP_REQUESTS, HTTP_SECONDS, SOCKET_CLIENTS, TICKETS_CALLED, TICKETS_ISSUED
+from core.common import events
+from web.extensions import db, limiter
+from web.metrics import HTTP_REQUESTS, HTTP_SECONDS, SOCKET_CLIENTS, TICKETS_CALLED, TICKETS_ISSUED
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from apispec import BasePlugin
 from flask import Flask, current_app
 from werkzeug.routing import Rule
 
-from core.api_common import NO_CONTROLS
-from core.extensions import api, limiter
+from web.api import NO_CONTROLS
+from web.extensions import api, limiter
 
 PROBLEM_TYPE = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -1,12 +1,12 @@
 """Token revocations across web processes, over Redis pub/sub (with XEPHANG_REDIS_URL).
 
-Every process keeps the bearer tokens it looked up for a few seconds (core.auth). A committed
+Every process keeps the bearer tokens it looked up for a few seconds (core.access.principals). A committed
 change that may revoke one (a staff token deleted, an account switched off or given a new
-password, a device switched off) empties that process's cache at once, and core.auth then
+password, a device switched off) empties that process's cache at once, and core.access.principals then
 runs its `revocation_hooks`: here, one that publishes on a channel. Every web process
 listens on it from its first request on and empties its own cache on each message, so a
 revoked token is refused everywhere within a Redis round trip rather than
-`core.auth.TOKEN_CACHE_SECONDS`. Processes that serve no requests (CLI commands, the
+`core.access.principals.TOKEN_CACHE_SECONDS`. Processes that serve no requests (CLI commands, the
 scheduler) publish but do not listen.
 
 Redis is only a messenger, as for live updates: when it is down, each outage is logged once
@@ -29,8 +29,8 @@ from flask import Flask, current_app, has_app_context
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from core import auth
-from core.outages import Outage, safe_url
+from core.access import principals as auth
+from core.common.outages import Outage, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class Revocations:
 
 
 def _announce() -> None:
-    """core.auth's revocation hook: publish through the current app's Redis, if it has one."""
+    """core.access.principals's revocation hook: publish through the current app's Redis, if it has one."""
     if not has_app_context():
         return
     revocations = current_app.extensions.get(EXTENSION)
@@ -161,7 +161,7 @@ def revocations_of(app: Flask) -> Revocations | None:
 def init_app(app: Flask) -> None:
     url = app.config["REDIS_URL"]
     if not url:
-        return  # one process: core.auth's own cache is all there is to empty
+        return  # one process: core.access.principals's own cache is all there is to empty
     revocations = Revocations(url)
     app.extensions[EXTENSION] = revocations
     if _announce not in auth.revocation_hooks:

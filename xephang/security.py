@@ -8,7 +8,7 @@ behind the proxy, the trusted hosts, and the security headers.
   the same environ) and the `/metrics` allow-list all see that address. `0` (the demo, no
   proxy) ignores the header.
 - **Hosts.** `TRUSTED_HOSTS` is Flask's own setting: another Host header answers 400.
-  Absolute links never come from the Host anyway (`core.links`).
+  Absolute links never come from the Host anyway (`web.links`).
 - **Headers** by flask-talisman: a Content-Security-Policy that allows only the site's own
   files (every page's scripts and styles are files; no inline code), `frame-ancestors
   'none'`, `nosniff`, a same-origin Referrer-Policy (Flask-WTF's https CSRF check needs the
@@ -31,9 +31,9 @@ from markupsafe import escape
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core.extensions import csrf, limiter
-from core.messages import message
-from core.problems import problem
+from web.extensions import csrf, limiter
+from web.messages import message
+from web.problems import problem
 
 log = logging.getLogger(__name__)
 

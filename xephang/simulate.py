@@ -4,7 +4,7 @@ The operator's database is never touched: the demo city is built in a scratch da
 temporary SQLite file, or fresh databases on the PostgreSQL server of `--database-url`),
 officers are seated and citizens book ahead there, and that state is copied: once as it is
 (the day as staffed) and once after the dispatch plan has been computed and accepted. The
-day itself is played by core.simulation, one engine transaction per action.
+day itself is played by core.operations.simulation, one engine transaction per action.
 
 The engine costs about 3 ms of CPU per action and a city day is some 200,000 actions: too
 slow for one process. So the day is played in batches of centres (a few thousand citizens
@@ -39,17 +39,28 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from core import catalogue, demo, importers, simulation
-from core.balancing import BalancingPolicy
-from core.calendar_days import is_public_holiday
-from core.db import transaction
-from core.extensions import db
+from core import demo
+from core.booking.slots import generate_slots
+from core.catalogue import search as catalogue
+from core.common.timeutil import local_day, local_to_utc
 from core.models import Centre
-from core.settings import booking_rules, citizen_key, floor_rules, secret, slot_policy
-from core.simulation import Audit, CentreResult, Demand, DemandOptions, RunStats, TicketRow
-from core.slots import generate_slots
-from core.timeutil import clock, local_day, local_to_utc
+from core.operations import simulation
+from core.operations.balancing import BalancingPolicy
+from core.operations.simulation import (
+    Audit,
+    CentreResult,
+    Demand,
+    DemandOptions,
+    RunStats,
+    TicketRow,
+)
+from core.places import importers
+from core.places.calendar import is_public_holiday
 from display.bridge import EXTENSION_KEY
+from web.clock import clock
+from web.db import transaction
+from web.extensions import db
+from web.settings import booking_rules, citizen_key, floor_rules, secret, slot_policy
 from xephang import create_app
 from xephang.cli import CENTRE_FILES, PROCEDURE_FILE
 

@@ -15,7 +15,7 @@ import dashboard
 import display
 import kiosk
 import scheduler
-from core.extensions import api
+from web.extensions import api
 from xephang import openapi
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,7 +36,7 @@ class CentreDayLoad(Base):
 class DispatchDecision(Base):
     """An operator's answer to a dispatch plan for a day: accepted or declined.
 
-    Plans are identified by the hash of their content (core.dispatch), so a changed plan is a
+    Plans are identified by the hash of their content (core.operations.dispatch), so a changed plan is a
     new plan with no decision yet.
     """
 

@@ -76,9 +76,9 @@ class StaffAssignment(Base):
 class StaffToken(Base):
     """An API bearer token of a staff member, for scripts and integrations.
 
-    Only the token's SHA-256 is stored (`core.identity.token_hash`): the token itself is shown
+    Only the token's SHA-256 is stored (`core.citizens.identity.token_hash`): the token itself is shown
     once, when issued. A staff member may hold several (one per script); each expires, and
-    all die with a password change or deactivation (`core.staff_tokens`).
+    all die with a password change or deactivation (`core.access.staff_tokens`).
     """
 
     __tablename__ = "staff_tokens"

@@ -22,7 +22,7 @@ class DailyStatistic(Base):
     (hour) and the centre's whole day (all three None).
 
     The by-field level is apart: `by_field` True, `field_id` the tickets' field (None for
-    tickets whose field is not known, see core.statistics.ticket_field) and the other three
+    tickets whose field is not known, see core.operations.statistics.ticket_field) and the other three
     keys None. The marker is needed because a field row has service, source and hour None
     exactly like the whole-day row, and the unknown-field row has field_id None as well: a
     reader of the other levels filters `by_field IS false`, never only on `field_id`.

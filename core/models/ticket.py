@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.errors import Conflict
+from core.common.errors import Conflict
 from core.models.base import Base, enum_column
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Ticket(Base):
         Index("ix_tickets_finished", "service_id", "status", "finished_at"),
         # The ticket called to or served at a counter (every call, recall, open and close).
         Index("ix_tickets_counter", "counter_id", "status"),
-        # The head of a counter's queue (core.tickets.head_of_queue): the waiting tickets
+        # The head of a counter's queue (core.floor.tickets.head_of_queue): the waiting tickets
         # transferred to a counter and the waiting priority tickets are found without reading
         # the rest of the queue.
         Index(

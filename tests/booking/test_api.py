@@ -10,8 +10,6 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from core.extensions import db
-from core.messages import message
 from core.models import Appointment, Closure, Slot
 from tests.conftest import both_databases
 from tests.factories import (
@@ -24,6 +22,8 @@ from tests.factories import (
     make_service,
     make_slot,
 )
+from web.extensions import db
+from web.messages import message
 from xephang.i18n import TRANSLATIONS
 
 API = "/api/v1"

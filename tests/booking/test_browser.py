@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from core.extensions import db
 from core.models import Appointment, AppointmentStatus, Slot
 from tests import browser_support
 from tests.browser_support import (
@@ -27,6 +26,7 @@ from tests.browser_support import (
     serve,
 )
 from tests.factories import cccd, make_demo_city
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 # The shared fixtures, under the names the tests ask for.

@@ -13,9 +13,9 @@ from babel.messages.pofile import read_po
 from flask_babel import refresh
 from sqlalchemy import func, select
 
+from core.common.text import fold
+from core.common.timeutil import local_day
 from core.models import Appointment, AppointmentStatus, Centre, Closure, Procedure, Service, Slot
-from core.text import fold
-from core.timeutil import local_day
 from tests.factories import (
     CCCD,
     PHONE,

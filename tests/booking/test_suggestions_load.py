@@ -1,5 +1,5 @@
 """Suggestions and the centre ranking steer citizens away from a centre the balancing pass
-found overloaded, through the snapshot the 15-minute job stores (core.load_snapshot)."""
+found overloaded, through the snapshot the 15-minute job stores (core.places.load)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.catalogue import index
-from core.db import transaction
+from core.booking.slots import SlotPolicy, generate_slots
+from core.catalogue.search import index
 from core.models import CentreDayLoad
-from core.slots import SlotPolicy, generate_slots
 from scheduler.jobs import plan_balancing
 from tests.conftest import both_databases
 from tests.factories import make_centre, make_history_ticket, make_procedure, make_service
+from web.db import transaction
 
 API = "/api/v1"
 # `now` is Monday 7 December 2026, 08:00 local; walk-in history is on the three Mondays before.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.availability import first_free_at_each, free_slots
-from core.catalogue import index
+from core.booking.availability import first_free_at_each, free_slots
+from core.catalogue.search import index
 from core.models import Closure
 from tests.conftest import both_databases
 from tests.factories import make_centre, make_field, make_procedure, make_service, make_slot

@@ -8,15 +8,14 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.balancing import BalancingPolicy, centres_with_room, load
-from core.catalogue import index
-from core.db import transaction
-from core.dispatch import accept_plan, dispatch_plan
-from core.erlang import min_agents
-from core.errors import Conflict
-from core.forecast import HistoryCache, forecast_walk_ins, load_history
+from core.booking.slots import SlotPolicy, generate_slots
+from core.catalogue.search import index
+from core.common.errors import Conflict
 from core.models import Slot, StaffAssignment, TicketSource
-from core.slots import SlotPolicy, generate_slots
+from core.operations.balancing import BalancingPolicy, centres_with_room, load
+from core.operations.dispatch import accept_plan, dispatch_plan
+from core.operations.erlang import min_agents
+from core.operations.forecast import HistoryCache, forecast_walk_ins, load_history
 from tests.conftest import both_databases
 from tests.factories import (
     make_assignment,
@@ -27,6 +26,7 @@ from tests.factories import (
     make_service,
     make_staff,
 )
+from web.db import transaction
 
 # The `now` fixture is Monday 7 December 2026, 08:00 local; the day balanced is the Monday
 # after, and the history three Mondays before.

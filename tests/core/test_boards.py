@@ -7,17 +7,17 @@ from datetime import timedelta
 
 import pytest
 
-from core import boards, tickets
-from core.db import transaction
-from core.extensions import db
+from core.floor import boards, tickets
 from core.models import Counter, Ticket
-from core.settings import floor_rules
 from tests.conftest import both_databases
 from tests.factories import (
     make_centre,
     make_ticket,
     make_two_centre_floor,
 )
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules
 
 pytestmark = both_databases
 

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from core import booking
-from core.db import transaction
-from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from core.booking import appointments as booking
+from core.common.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from core.models import Appointment, AppointmentStatus, Slot
 from tests.conftest import both_databases
 from tests.factories import CCCD, PHONE, cccd, make_centre, make_procedure, make_service, make_slot
+from web.db import transaction
 
 RULES = booking.BookingRules()
 KEY = b"k"

@@ -1,7 +1,7 @@
 """Booking rules under real concurrency: 60 threads released together by a barrier.
 
 Each thread has its own app context, hence its own session and database connection, and
-runs one write unit of work (`core.db.transaction()`), as a request would. On SQLite
+runs one write unit of work (`core.common.db.transaction()`), as a request would. On SQLite
 (a file shared by all threads) writers are serialised by the write lock; on PostgreSQL
 they really overlap, and the conditional seat UPDATE and row locks must hold the line.
 """
@@ -20,14 +20,14 @@ from flask import Flask
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import booking
-from core.catalogue import index
-from core.db import transaction
-from core.errors import DomainError
-from core.extensions import db
+from core.booking import appointments as booking
+from core.catalogue.search import index
+from core.common.errors import DomainError
 from core.models import Appointment, AppointmentStatus, Slot
 from tests.conftest import both_databases
 from tests.factories import PHONE, cccd, make_centre, make_procedure, make_service, make_slot
+from web.db import transaction
+from web.extensions import db
 
 THREADS = 60
 RULES = booking.BookingRules()

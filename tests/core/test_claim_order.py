@@ -1,7 +1,7 @@
 """The database claim of "call next" follows the pure queue policy exactly.
 
-core.tickets claims the head of a counter's queue in one SQL UPDATE for speed; the rules
-live, readable and unit-tested, in core.queue_policy.pick_next. Random floors (priority
+core.floor.tickets claims the head of a counter's queue in one SQL UPDATE for speed; the rules
+live, readable and unit-tested, in core.floor.queue_policy.pick_next. Random floors (priority
 mix, queue times with ties, transfers to this or another counter, two services ranked
 differently, any priority streak) must give the same ticket both ways.
 """
@@ -13,9 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import queue_policy, tickets
+from core.common.timeutil import local_day
+from core.floor import queue_policy, tickets
 from core.models import Counter, CounterService, PriorityClass, Ticket, TicketSource, TicketStatus
-from core.timeutil import local_day
 from tests.conftest import both_databases
 from tests.factories import make_centre, make_service
 

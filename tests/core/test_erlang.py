@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from core.erlang import (
+from core.operations.erlang import (
     erlang_b,
     erlang_c,
     expected_wait,

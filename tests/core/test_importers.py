@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import catalogue
-from core.db import transaction
-from core.directory import search_centres
-from core.importers import (
+from core.catalogue import search as catalogue
+from core.common.text import fold, nfc
+from core.models import Centre, CentreKind, Field, Procedure, ProcedureLevel
+from core.places.directory import search_centres
+from core.places.importers import (
     ImportFileError,
     field_intake_minutes,
     import_centres,
     import_procedures,
     opens_saturday,
 )
-from core.models import Centre, CentreKind, Field, Procedure, ProcedureLevel
-from core.text import fold, nfc
 from tests.conftest import both_databases
+from web.db import transaction
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 UNITS = DATA / "hcmc_units.csv"

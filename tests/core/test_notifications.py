@@ -17,11 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import notifications
-from core.db import transaction
-from core.extensions import db
 from core.models import AppointmentStatus, Notification, NotificationStatus
-from core.notifications import (
+from core.notifications import outbox as notifications
+from core.notifications.outbox import (
     DAY_BEFORE,
     HOUR_BEFORE,
     ReminderPolicy,
@@ -33,6 +31,8 @@ from core.notifications import (
 )
 from tests.conftest import both_databases
 from tests.factories import make_appointment, make_centre, make_procedure, make_service
+from web.db import transaction
+from web.extensions import db
 
 POLICY = ReminderPolicy(channels=("webhook",), max_attempts=3, retry_minutes=1)
 
@@ -252,7 +252,7 @@ def test_english_booking_gets_an_english_reminder(session, booked, now, caplog):
     booked.appointment.locale = "en"
     session.commit()
     queue(now, ReminderPolicy(channels=("log",)))
-    with caplog.at_level("INFO", logger="core.notifications"):
+    with caplog.at_level("INFO", logger="core.notifications.outbox"):
         report = send(now + timedelta(hours=10), {"log": notifications.LogSender()})
     assert report.sent == 1
     assert "Reminder: your appointment is at 09:00 on 08/12/2026" in caplog.text

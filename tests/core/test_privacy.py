@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core.db import transaction
+from core.citizens.privacy import purge_personal_data
+from core.common.timeutil import local_day
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -21,11 +22,10 @@ from core.models import (
     TicketSource,
     TicketStatus,
 )
-from core.privacy import purge_personal_data
-from core.statistics import aggregate_day
-from core.timeutil import local_day
+from core.operations.statistics import aggregate_day
 from tests.conftest import both_databases
 from tests.factories import make_appointment, make_centre, make_procedure, make_service, make_ticket
+from web.db import transaction
 
 RETENTION = 30
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.queue_policy import (
+from core.floor.queue_policy import (
     Waiting,
     effective_queue_time,
     estimate_wait,

@@ -1,4 +1,4 @@
-"""The simulated city day (core.simulation, run by xephang.simulate) on a small city built by
+"""The simulated city day (core.operations.simulation, run by xephang.simulate) on a small city built by
 hand: P is popular and has two counters; D1 and D2 nearby have room; FAR is 55 km away, out
 of reach of any dispatch."""
 
@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from core.balancing import BalancingPolicy, load
-from core.db import transaction
+from core.booking.slots import generate_slots
 from core.models import Centre, Ticket, TicketEvent, TicketStatus
-from core.simulation import DemandOptions, audit, draw_demand
-from core.slots import generate_slots
+from core.operations.balancing import BalancingPolicy, load
+from core.operations.simulation import DemandOptions, audit, draw_demand
 from tests.factories import make_centre, make_field, make_procedure, make_service
+from web.db import transaction
 from xephang.simulate import (
     RUNS,
     PostgresStore,
@@ -185,7 +185,7 @@ def test_the_plan_forecasts_from_the_history_such_days_leave(app, session):
 
 
 def test_the_audit_notices_a_ticket_left_at_a_counter_and_a_broken_label(app, session, now):
-    from core.tickets import issue_walk_in
+    from core.floor.tickets import issue_walk_in
 
     centre_ = make_centre()
     line = make_service(centre_, "A", counters=1)

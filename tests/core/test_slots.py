@@ -9,13 +9,13 @@ import holidays
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from core import booking
-from core.db import transaction
+from core.booking import appointments as booking
+from core.booking.slots import GenerationReport, SlotPolicy, generate_slots
+from core.common.timeutil import local_day
 from core.models import Closure, Counter, CounterService, Slot
-from core.slots import GenerationReport, SlotPolicy, generate_slots
-from core.timeutil import local_day
 from tests.conftest import both_databases
 from tests.factories import PHONE, cccd, make_centre, make_field, make_procedure, make_service
+from web.db import transaction
 
 POLICY = SlotPolicy(window_minutes=30, walk_in_share=0.4)
 

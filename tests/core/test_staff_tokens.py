@@ -12,13 +12,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, select
 
-from core import auth, staff_tokens
-from core.db import transaction
-from core.errors import Conflict, InvalidInput
-from core.extensions import db
+from core.access import principals as auth
+from core.access import staff_tokens
+from core.common.errors import Conflict, InvalidInput
 from core.models import Device, Staff, StaffToken
 from tests.conftest import both_databases
 from tests.factories import STAFF_PASSWORD, make_centre, make_device, make_staff
+from web import clock as app_clock
+from web.db import transaction
+from web.extensions import db
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def people(session):
 
 @pytest.fixture
 def announced(monkeypatch):
-    """What core.auth tells other processes: one entry per call of its revocation hooks."""
+    """What core.access.principals tells other processes: one entry per call of its revocation hooks."""
     calls: list[int] = []
     monkeypatch.setattr(auth, "revocation_hooks", [lambda: calls.append(1)])
     return calls
@@ -60,7 +62,9 @@ def issue(staff_id: int, now, days: int = 30, **kw) -> str:
 
 
 def holder(token: str):
-    return auth.principal_for_token(db.session(), token, devices=False, staff=True)
+    return auth.principal_for_token(
+        db.session(), token, devices=False, staff=True, now=app_clock.clock()
+    )
 
 
 def remove_behind_the_cache(token: str) -> None:
@@ -275,10 +279,17 @@ def test_a_bulk_update_of_accounts_empties_the_cache(session, people, now):
     # Devices the same way.
     _, device_token = make_device(people.centre)
     session.commit()
-    assert auth.principal_for_token(session, device_token, devices=True, staff=False)
+    assert auth.principal_for_token(
+        session, device_token, devices=True, staff=False, now=app_clock.clock()
+    )
     session.execute(sa.update(Device).values(active=False))
     session.commit()
-    assert auth.principal_for_token(session, device_token, devices=True, staff=False) is None
+    assert (
+        auth.principal_for_token(
+            session, device_token, devices=True, staff=False, now=app_clock.clock()
+        )
+        is None
+    )
 
 
 @both_databases

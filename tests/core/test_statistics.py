@@ -11,8 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from core.db import transaction
-from core.extensions import db
+from core.common.timeutil import local_to_utc
 from core.models import (
     DailyStatistic,
     Service,
@@ -21,10 +20,11 @@ from core.models import (
     TicketSource,
     TicketStatus,
 )
-from core.statistics import aggregate_day, eta_error, fold_day, percentile, settled
-from core.timeutil import local_to_utc
+from core.operations.statistics import aggregate_day, eta_error, fold_day, percentile, settled
 from tests.conftest import both_databases
 from tests.factories import make_centre, make_field, make_procedure, make_service
+from web.db import transaction
+from web.extensions import db
 
 DAY = date(2026, 12, 7)  # a Monday
 

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core.db import transaction
+from core.common.timeutil import local_to_utc
+from core.floor.sweeps import NoShowPolicy, appointment_deadline, sweep
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -18,10 +19,9 @@ from core.models import (
     TicketEvent,
     TicketStatus,
 )
-from core.sweeps import NoShowPolicy, appointment_deadline, sweep
-from core.timeutil import local_to_utc
 from tests.conftest import both_databases
 from tests.factories import make_appointment, make_centre, make_procedure, make_service, make_ticket
+from web.db import transaction
 
 POLICY = NoShowPolicy(grace_minutes=15, late_limit_minutes=90, max_calls=3, limit=3)
 

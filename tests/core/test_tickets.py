@@ -7,10 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from core import tickets
-from core.db import transaction
-from core.errors import Conflict
-from core.extensions import db
+from core.common.errors import Conflict
+from core.floor import tickets
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -22,6 +20,8 @@ from core.models import (
 )
 from tests.conftest import both_databases
 from tests.factories import make_centre, make_procedure, make_service, make_slot
+from web.db import transaction
+from web.extensions import db
 
 RULES = tickets.FloorRules()
 
@@ -167,7 +167,7 @@ def test_transfer_to_a_counter_is_called_only_there(floor, now, session):
 
 
 def test_closing_a_counter_releases_tickets_transferred_to_it(floor, now, session):
-    from core import counters
+    from core.floor import counters
     from tests.factories import make_staff
 
     centre, _proc, service_a, _ = floor

@@ -10,11 +10,8 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from core import tickets
-from core.db import transaction
-from core.extensions import db
+from core.floor import tickets
 from core.models import Counter, CounterService, Staff, Ticket, TicketEvent, TicketStatus
-from core.settings import floor_rules
 from tests.conftest import both_databases
 from tests.factories import (
     make_appointment,
@@ -26,6 +23,9 @@ from tests.factories import (
     make_ticket,
     staff_token,
 )
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"

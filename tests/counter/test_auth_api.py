@@ -9,10 +9,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from core import auth
-from core.db import transaction
+from core.access import principals as auth
+from core.access.staff_tokens import deactivate_staff, set_password
 from core.models import Centre, Service, Staff, StaffToken
-from core.staff_tokens import deactivate_staff, set_password
 from tests.conftest import both_databases
 from tests.factories import (
     STAFF_PASSWORD,
@@ -22,6 +21,7 @@ from tests.factories import (
     make_staff,
     make_ticket,
 )
+from web.db import transaction
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"

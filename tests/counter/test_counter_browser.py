@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core import tickets
-from core.extensions import db
+from core.floor import tickets
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -40,6 +39,7 @@ from tests.browser_support import (
     wait_until,
 )
 from tests.factories import make_demo_city, make_field, make_slot, make_staff
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 # The shared fixtures, under the names the tests ask for.

@@ -9,9 +9,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core import tickets
-from core.db import transaction
-from core.extensions import db
+from core.common.timeutil import local_day
+from core.floor import tickets
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -20,7 +19,6 @@ from core.models import (
     Ticket,
     TicketStatus,
 )
-from core.timeutil import local_day
 from tests.factories import (
     STAFF_PASSWORD,
     make_assignment,
@@ -30,6 +28,8 @@ from tests.factories import (
     make_slot,
     make_staff,
 )
+from web.db import transaction
+from web.extensions import db
 
 BUSY = "Quầy đang gọi số"
 BAD_LOGIN = "Tên đăng nhập hoặc mật khẩu không đúng."

@@ -10,13 +10,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from core.balancing import BalancingPolicy, load
-from core.db import transaction
+from core.booking.slots import generate_slots
+from core.common.timeutil import local_to_utc
 from core.models import DailyStatistic, Slot, StaffAssignment, TicketSource, TicketStatus
-from core.problems import message
-from core.slots import generate_slots
-from core.statistics import aggregate_day
-from core.timeutil import local_to_utc
+from core.operations.balancing import BalancingPolicy, load
+from core.operations.statistics import aggregate_day
 from tests.conftest import both_databases
 from tests.dashboard.helpers import API, PROBLEM, assert_problem, get, ok, post
 from tests.factories import (
@@ -27,6 +25,8 @@ from tests.factories import (
     make_staff,
     staff_token,
 )
+from web.db import transaction
+from web.problems import message
 
 # `now` is Monday 7 December 2026, 08:00 local; the day balanced is the Monday after.
 TARGET_DAY = date(2026, 12, 14)

@@ -18,9 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.extensions import db
+from core.common.timeutil import local_to_utc
 from core.models import Field, Procedure, StaffAssignment, TicketSource, TicketStatus
-from core.timeutil import local_to_utc
 from tests import browser_support
 from tests.browser_support import accessible, expect, new_page, seeded_app, serve, wait_until
 from tests.factories import (
@@ -31,6 +30,7 @@ from tests.factories import (
     make_service,
     make_staff,
 )
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 browser, shots = browser_support.browser_fixture, browser_support.shots_fixture

@@ -18,10 +18,9 @@ from babel.messages.pofile import read_po
 from flask_babel import refresh
 from sqlalchemy import select
 
-from core.db import transaction
+from core.common.timeutil import local_to_utc
 from core.models import Field, TicketSource, TicketStatus
-from core.statistics import aggregate_day
-from core.timeutil import local_to_utc
+from core.operations.statistics import aggregate_day
 from tests.conftest import both_databases
 from tests.dashboard.helpers import API, assert_problem, get, ok
 from tests.factories import (
@@ -34,6 +33,7 @@ from tests.factories import (
     make_staff,
     staff_token,
 )
+from web.db import transaction
 
 DAY = date(2026, 11, 30)  # a Monday, a week before `now` (Monday 7 December 2026, 08:00)
 NEXT = date(2026, 12, 1)

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from core.extensions import db
-from core.tickets import issue_walk_in
+from core.floor.tickets import issue_walk_in
 from tests import browser_support
 from tests.browser_support import accessible, expect, new_page, seeded_app, sign_in
 from tests.display.live import free_port
 from tests.factories import make_centre, make_field, make_service, make_staff, staff_token
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 browser, shots = browser_support.browser_fixture, browser_support.shots_fixture

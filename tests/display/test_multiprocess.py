@@ -21,13 +21,13 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from core.extensions import db
+from core.common.timeutil import local_day, utcnow
 from core.models import Ticket, TicketSource, TicketStatus
-from core.timeutil import local_day, utcnow
 from display.bridge import channel_for
 from tests.conftest import PG_URL, need
 from tests.display.live import Listener, free_port
 from tests.factories import make_centre, make_field, make_service, make_staff, staff_token
+from web.extensions import db
 from xephang import create_app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from core.db import transaction
+from core.floor.tickets import FloorRules, call_next, check_in, issue_walk_in
 from core.models import Ticket, TicketStatus
-from core.tickets import FloorRules, call_next, check_in, issue_walk_in
 from tests.conftest import both_databases
 from tests.factories import make_appointment, make_centre, make_field, make_procedure, make_service
+from web.db import transaction
 
 VOICE = Path(__file__).resolve().parents[2] / "display" / "static" / "voice"
 RULES = FloorRules()
@@ -124,7 +124,7 @@ def test_unknown_ticket_is_the_not_found_page(client, floor):
 
 
 def test_transferred_ticket_links_to_the_new_one(client, session, floor, now):
-    from core.tickets import transfer
+    from core.floor.tickets import transfer
 
     ticket = session.get(Ticket, floor["waiting"].id)
     b_line = next(s for s in floor["centre"].services if s.prefix == "B")

@@ -11,11 +11,8 @@ import requests
 from flask import current_app
 from prometheus_client import REGISTRY
 
-from core import tickets
-from core.db import transaction
-from core.extensions import db
+from core.floor import tickets
 from core.models import Counter
-from core.settings import floor_rules
 from display.bridge import bridge_of
 from tests.conftest import both_databases
 from tests.display.live import Listener, refused, serve
@@ -26,6 +23,9 @@ from tests.factories import (
     make_two_centre_floor,
     staff_token,
 )
+from web.db import transaction
+from web.extensions import db
+from web.settings import floor_rules
 
 API = "/api/v1"
 

@@ -14,11 +14,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core.booking import qr_payload
+from core.booking.appointments import qr_payload
+from core.common.timeutil import local_day
+from core.common.tokens import sign_qr
 from core.models import Appointment, AppointmentStatus, Closure, Ticket, TicketSequence
-from core.timeutil import clock as app_clock
-from core.timeutil import local_day
-from core.tokens import sign_qr
 from tests.conftest import both_databases
 from tests.factories import (
     CCCD,
@@ -31,6 +30,7 @@ from tests.factories import (
     make_procedure,
     make_service,
 )
+from web.clock import clock as app_clock
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -426,10 +426,10 @@ def test_remote_ticket_then_the_daily_limit(client, session, floor):
 
 
 def test_suspended_citizen_takes_no_remote_ticket(app, client, session, floor):
-    from core.identity import citizen_hash
+    from core.citizens.identity import citizen_hash
+    from core.common.timeutil import LOCAL_TZ
     from core.models import CitizenStanding
-    from core.settings import citizen_key
-    from core.timeutil import LOCAL_TZ
+    from web.settings import citizen_key
 
     until = app_clock() + timedelta(days=10)
     session.add(

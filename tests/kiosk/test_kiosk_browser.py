@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.booking import qr_payload
-from core.extensions import db
+from core.booking.appointments import qr_payload
+from core.floor.tickets import issue_walk_in
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -25,10 +25,10 @@ from core.models import (
     Service,
     Ticket,
 )
-from core.tickets import issue_walk_in
 from tests import browser_support
 from tests.browser_support import accessible, bind_kiosk, expect, new_page, seeded_app, serve
 from tests.factories import make_appointment, make_demo_city, make_device
+from web.extensions import db
 
 pytestmark = pytest.mark.browser
 # The shared fixtures, under the names the tests ask for.

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.booking import qr_payload
-from core.extensions import db
+from core.booking.appointments import qr_payload
+from core.common.timeutil import local_day
 from core.models import (
     Appointment,
     AppointmentStatus,
@@ -19,7 +19,6 @@ from core.models import (
     Ticket,
     TicketEvent,
 )
-from core.timeutil import local_day
 from tests.conftest import both_databases
 from tests.factories import (
     make_appointment,
@@ -29,6 +28,7 @@ from tests.factories import (
     make_procedure,
     make_service,
 )
+from web.extensions import db
 
 SECRET = "test-secret"
 
@@ -165,7 +165,7 @@ def test_revoking_the_device_unbinds_the_kiosk(kiosk, floor, session):
 
 
 def test_a_new_token_for_the_device_unbinds_browsers_set_up_with_the_old_one(kiosk, floor, session):
-    from core.identity import token_hash
+    from core.common.tokens import token_hash
     from core.models import Device
 
     row = session.scalars(select(Device).where(Device.centre_id == floor["centre"].id)).first()

@@ -9,17 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 import scheduler
-from core.extensions import db
+from core.booking.slots import apply_dispatch
+from core.common.timeutil import local_day
 from core.models import Centre, DailyStatistic, Slot
-from core.settings import slot_policy
-from core.slots import apply_dispatch
-from core.timeutil import local_day
 from scheduler.jobs import rolling_batch
 from scheduler.lock import FileLock, lock_for
 from scheduler.runner import Runner
 from scheduler.schedule import JOBS
 from tests.conftest import both_databases
 from tests.factories import make_assignment, make_demo_city, make_staff, make_ticket
+from web.extensions import db
+from web.settings import slot_policy
 
 STABLE_IDS = [
     "slots.rolling",

@@ -10,10 +10,10 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from core.extensions import db
 from core.models import Ticket
 from display.bridge import bridge_of
 from tests.factories import make_centre, make_device, make_service
+from web.extensions import db
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 IDLE = 1.0  # seconds: long enough for the cut to happen within it, even on a busy machine

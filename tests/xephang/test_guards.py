@@ -303,7 +303,7 @@ def test_a_booking_still_works_after_the_guards(client, session, city):
 
 @both_databases
 def test_socket_connections_with_control_characters_are_refused(app, session, city):
-    from core.extensions import socketio
+    from web.extensions import socketio
 
     for namespace, name in (("/board", "centre"), ("/ticket", "ticket")):
         for value in ("26%0043", "26%0A43", "%1b"):

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.extensions import db
 from tests.conftest import REDIS_URL, need
 from tests.factories import (
     make_centre,
@@ -19,6 +18,7 @@ from tests.factories import (
     make_staff,
     staff_token,
 )
+from web.extensions import db
 from xephang import create_app, observability
 from xephang.observability import client_allowed, parse_networks
 

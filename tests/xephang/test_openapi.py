@@ -9,15 +9,15 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.api_common import DAY_PATTERN
-from core.identity import (
+from core.citizens.identity import (
     EMAIL_PATTERN,
     PHONE_PATTERN,
     citizen_id_pattern,
     normalise_citizen_id,
     normalise_phone,
 )
-from core.timeutil import EARLIEST_DAY, LATEST_DAY
+from core.common.timeutil import EARLIEST_DAY, LATEST_DAY
+from web.api import DAY_PATTERN
 
 PROBLEM = "application/problem+json"
 TODAY = date(2026, 12, 7)
@@ -88,7 +88,7 @@ def test_a_405_says_which_methods_are_allowed(client):
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "HEAD"}
 
 
-# --- Patterns exactly as strict as core.identity's rules --------------------------------------
+# --- Patterns exactly as strict as core.citizens.identity's rules --------------------------------------
 
 digits = st.text(alphabet="0123456789", min_size=8, max_size=13)
 separated = st.lists(

@@ -1,4 +1,4 @@
-"""Rate-limit counters kept in the process (no Redis): core.ratelimit_storage counts as limits'
+"""Rate-limit counters kept in the process (no Redis): web.ratelimits counts as limits'
 MemoryStorage does, forgets expired counters, and starts no thread while doing so."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from core.extensions import limiter
-from core.ratelimit_storage import SweptMemoryStorage
+from web.extensions import limiter
+from web.ratelimits import SweptMemoryStorage
 
 
 @contextmanager

@@ -16,12 +16,13 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from core import auth, staff_tokens
-from core.db import transaction
-from core.extensions import db
+from core.access import principals as auth
+from core.access import staff_tokens
 from core.models import StaffToken
 from tests.conftest import REDIS_URL, both_databases, need
 from tests.factories import STAFF_PASSWORD, make_centre, make_service, make_staff, staff_token
+from web.db import transaction
+from web.extensions import db
 from xephang import create_app
 from xephang.revocation import channel_for, revocations_of
 

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import pytest
 from flask import Flask
 
-from core.extensions import db
 from tests.conftest import _make_app
 from tests.factories import (
     CCCD,
@@ -26,6 +25,7 @@ from tests.factories import (
     make_staff,
     make_ticket,
 )
+from web.extensions import db
 from xephang import access_log, create_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """The kiosk and counter APIs carry no rate limits and say so to Flask-Limiter up front
-(core.api_common.without_rate_limits): their requests skip its work; the limited APIs keep
+(web.api.without_rate_limits): their requests skip its work; the limited APIs keep
 their limits."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.extensions import limiter
 from core.models import Centre
 from tests.factories import make_centre, make_device, make_service, make_staff, staff_token
+from web.extensions import limiter
 
 
 @pytest.fixture

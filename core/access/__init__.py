@@ -1,0 +1,1 @@
+"""Who may act where: principals behind tokens, staff tokens, passwords."""

@@ -1,0 +1,1 @@
+"""Booking: slots, availability and appointments (book, cancel, reschedule)."""

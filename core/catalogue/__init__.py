@@ -1,0 +1,1 @@
+"""The procedure catalogue: search with or without diacritics."""

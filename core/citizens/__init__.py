@@ -1,0 +1,1 @@
+"""Citizens: identity (CCCD, phone, keyed hash), limits and erasure of personal data."""

@@ -1,0 +1,1 @@
+"""Building blocks every domain uses: errors, events, time, text, caches, codes."""

@@ -1,0 +1,1 @@
+"""The centre floor: a ticket's life from issuing to calling and serving, counters, boards."""

@@ -1,0 +1,1 @@
+"""Messages to citizens through an outbox."""

@@ -1,0 +1,1 @@
+"""City operations: load, forecasts, balancing, dispatch plans, statistics, simulation."""

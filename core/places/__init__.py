@@ -1,0 +1,1 @@
+"""Centres: finding them, their opening days and hours, their load, importing them."""

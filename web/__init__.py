@@ -1,0 +1,1 @@
+"""The web layer the features share: extensions, API plumbing, problems, messages, settings."""
