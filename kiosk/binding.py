@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request, session, url_for
 
 from core.floor.kiosk import binding_mark, kiosk_for_token
-from core.floor.tickets import centre_open_now
+from core.places.calendar import centre_open_now
 from web.clock import clock
 from web.extensions import db
 

@@ -55,10 +55,10 @@ from core.models import (
     Closure,
     Service,
     Slot,
-    service_fields,
-    service_procedures,
+    takes_clause,
 )
 from core.models.base import Base, UTCDateTime
+from core.places.calendar import closed_clause
 
 # fullmatch: with match and `$`, a final newline would pass.
 _EMAIL = re.compile(EMAIL_RE)
@@ -149,23 +149,14 @@ def _procedure(session: Session, code: str) -> ProcedureEntry:
 _slots, _services, _centres = Slot.__table__, Service.__table__, Centre.__table__
 _appts, _closures, _standings = Appointment.__table__, Closure.__table__, CitizenStanding.__table__
 
-_TAKES = or_(
-    and_(
-        exists().where(
-            service_fields.c.service_id == _slots.c.service_id,
-            service_fields.c.field_id == bindparam("field_id"),
-        ),
-        or_(_services.c.level.is_(None), _services.c.level == bindparam("level")),
-    ),
-    exists().where(
-        service_procedures.c.service_id == _slots.c.service_id,
-        service_procedures.c.procedure_id == bindparam("procedure_id"),
-    ),
+_TAKES = takes_clause(
+    _slots.c.service_id,
+    _services.c.level,
+    procedure_id=bindparam("procedure_id"),
+    field_id=bindparam("field_id"),
+    level=bindparam("level"),
 )
-_CLOSED = exists().where(
-    _closures.c.day == _slots.c.day,
-    or_(_closures.c.centre_id == _slots.c.centre_id, _closures.c.centre_id.is_(None)),
-)
+_CLOSED = closed_clause(_slots.c.centre_id, _slots.c.day)
 
 
 def _citizen_counts(citizen: Any, now: Any, procedure: Any, slot_day: Any, ignore: Any) -> tuple:

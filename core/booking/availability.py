@@ -12,10 +12,8 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
-    and_,
     bindparam,
     case,
-    exists,
     func,
     or_,
     select,
@@ -26,14 +24,13 @@ from core.catalogue.search import ProcedureEntry
 from core.common.timeutil import day_bounds_utc, local_day
 from core.models import (
     Centre,
-    Closure,
     Procedure,
     Service,
     Slot,
-    service_fields,
-    service_procedures,
+    takes_clause,
 )
 from core.places import load as load_snapshot
+from core.places.calendar import closed_clause
 
 HORIZON_DAYS = 14
 # Centres looked at for alternatives to a full slot, nearest first.
@@ -56,18 +53,9 @@ def takes_procedure(proc: ProcedureEntry) -> ColumnElement[bool]:
 
 def _takes(field_id: Any, level: Any, procedure_id: Any) -> ColumnElement[bool]:
     """`takes_procedure` over values or bound parameters."""
-    by_field = and_(
-        Service.id.in_(
-            select(service_fields.c.service_id).where(service_fields.c.field_id == field_id)
-        ),
-        or_(Service.level.is_(None), Service.level == level),
+    return takes_clause(
+        Service.id, Service.level, procedure_id=procedure_id, field_id=field_id, level=level
     )
-    listed = Service.id.in_(
-        select(service_procedures.c.service_id).where(
-            service_procedures.c.procedure_id == procedure_id
-        )
-    )
-    return or_(by_field, listed)
 
 
 @dataclass(frozen=True)
@@ -106,10 +94,7 @@ def _bookable(takes: ColumnElement[bool], now: Any) -> Select:
             Centre.active.is_(True),
             or_(Slot.opens_at.is_(None), Slot.opens_at <= now),
             # A closure declared after the slots were generated leaves slots nobody may book.
-            ~exists().where(
-                Closure.day == Slot.day,
-                or_(Closure.centre_id == Slot.centre_id, Closure.centre_id.is_(None)),
-            ),
+            ~closed_clause(Slot.centre_id, Slot.day),
         )
     )
 

@@ -45,7 +45,6 @@ from core.floor.tickets import (
     new_ticket_values,
     next_number,
     wait_estimate,
-    within_hours,
 )
 from core.models import (
     Appointment,
@@ -62,10 +61,9 @@ from core.models import (
     TicketSource,
     TicketStateError,
     TicketStatus,
-    service_fields,
-    service_procedures,
+    takes_clause,
 )
-from core.places.calendar import is_public_holiday
+from core.places.calendar import closed_clause, open_at
 
 # ---------------------------------------------------------------- walk-in, the kiosk API's way
 #
@@ -142,30 +140,17 @@ def _walk_in_floor_statement(by_prefix: bool, with_procedure: bool, priority: bo
     if by_prefix:
         choice = choice.where(line.c.prefix == bindparam("prefix"))
     else:
-        # Correlated explicitly: `procedures` is two levels up (the outer join).
-        takes = or_(
-            exists()
-            .where(
-                service_procedures.c.service_id == line.c.id,
-                service_procedures.c.procedure_id == p.c.id,
-            )
-            .correlate(line, p),
-            and_(
-                or_(line.c.level.is_(None), line.c.level == p.c.level),
-                exists()
-                .where(
-                    service_fields.c.service_id == line.c.id,
-                    service_fields.c.field_id == p.c.field_id,
-                )
-                .correlate(line, p),
-            ),
+        takes = takes_clause(
+            line.c.id,
+            line.c.level,
+            procedure_id=p.c.id,
+            field_id=p.c.field_id,
+            level=p.c.level,
+            correlate=(p,),  # two SELECTs up: the walk-in's read joins the procedure
         )
         choice = choice.where(line.c.active.is_(True), takes).order_by(line.c.prefix)
     choice = choice.limit(1).scalar_subquery()
-    closed = exists().where(
-        _closures_t.c.day == bindparam("day"),
-        or_(_closures_t.c.centre_id == c.c.id, _closures_t.c.centre_id.is_(None)),
-    )
+    closed = closed_clause(c.c.id, bindparam("day"))
     earlier = t.c.queue_time <= bindparam("now")
     ahead = (
         select(func.count())
@@ -262,7 +247,7 @@ def issue_walk_in_at(
     if by_prefix and floor.service_id is None:
         raise NotFound("service_not_found", field="service")
     day = local_day(now)
-    if is_public_holiday(day) or floor.closed_today or not within_hours(floor, day, now):
+    if not open_at(floor, now, closed=floor.closed_today):
         raise Conflict("centre_closed_now")
     if floor.service_id is None:
         raise Conflict("procedure_not_taken", field="procedure")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.access.principals import device_for_token
@@ -24,7 +24,6 @@ from core.floor import tickets
 from core.models import (
     AppointmentStatus,
     Centre,
-    Closure,
     Device,
     DeviceKind,
     PriorityClass,
@@ -33,7 +32,7 @@ from core.models import (
     Ticket,
     TicketEvent,
 )
-from core.places.calendar import is_public_holiday, opening_periods
+from core.places.calendar import closed_clause, is_public_holiday, opening_periods
 
 # A kiosk form id: random, URL-safe, made when the confirm screen is shown.
 _FORM_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -83,9 +82,7 @@ def closed_today(session: Session, centre: Centre, day: date) -> bool:
     """Holiday, closure or no opening hours on this local day."""
     if is_public_holiday(day) or not opening_periods(centre, day):
         return True
-    closures = select(func.count()).select_from(Closure).where(Closure.day == day)
-    closures = closures.where((Closure.centre_id == centre.id) | Closure.centre_id.is_(None))
-    return bool(session.scalar(closures))
+    return bool(session.scalar(select(closed_clause(centre.id, day))))
 
 
 def accepting_check_ins(session: Session, centre: Centre, now: datetime) -> bool:

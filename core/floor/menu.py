@@ -18,7 +18,7 @@ from core.catalogue.search import ProcedureEntry, SearchPage, index
 from core.common.errors import NotFound
 from core.common.timeutil import local_day
 from core.floor import queue_policy, tickets
-from core.models import Centre, Field, Procedure, Service, Ticket, TicketStatus
+from core.models import Centre, Field, Procedure, Service, Ticket, TicketStatus, service_takes
 
 # More than any real catalogue holds: search ranks everything, the centre filter trims.
 _ALL = 100_000
@@ -50,7 +50,7 @@ class Choice:
 
 
 class CentreOffer:
-    """Which catalogue entries the centre's active lines take (mirrors `Service.takes`)."""
+    """Which catalogue entries the centre's active lines take (`core.models.service_takes`)."""
 
     def __init__(self, centre: Centre) -> None:
         self._rules = [
@@ -65,7 +65,14 @@ class CentreOffer:
 
     def takes(self, entry: ProcedureEntry) -> bool:
         return any(
-            entry.id in listed or (entry.field_id in fields and level in (None, entry.level))
+            service_takes(
+                listed=listed,
+                fields=fields,
+                service_level=level,
+                procedure_id=entry.id,
+                field_id=entry.field_id,
+                level=entry.level,
+            )
             for level, fields, listed in self._rules
         )
 

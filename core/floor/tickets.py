@@ -43,7 +43,7 @@ from core.common.cache import TTLCache
 from core.common.db import record, transaction_memo
 from core.common.errors import Conflict, DomainError, Forbidden, LimitExceeded, NotFound
 from core.common.events import DomainEvent
-from core.common.timeutil import local_day, local_to_utc, to_local
+from core.common.timeutil import local_day, to_local
 from core.common.tokens import read_qr
 from core.floor import queue_policy
 from core.models import (
@@ -51,7 +51,6 @@ from core.models import (
     AppointmentStatus,
     Centre,
     CitizenStanding,
-    Closure,
     Counter,
     CounterService,
     PriorityClass,
@@ -65,7 +64,7 @@ from core.models import (
     TicketSource,
     TicketStatus,
 )
-from core.places.calendar import is_public_holiday, opening_periods
+from core.places.calendar import centre_open_now
 
 # Roles that may act on a ticket at a counter another officer holds.
 SUPERVISORS = (Role.MANAGER, Role.OPERATOR, Role.ADMIN)
@@ -89,38 +88,6 @@ class FloorRules:
 
 
 # ---------------------------------------------------------------- issuing
-
-
-def centre_open_now(session: Session, centre: Centre, now: datetime) -> bool:
-    """Whether the centre is within its opening hours today (holidays and closures count)."""
-    day = local_day(now)
-    if is_public_holiday(day) or _closed_on(session, centre.id, day):
-        return False
-    return within_hours(centre, day, now)
-
-
-def within_hours(centre: _HasHours, day: date, now: datetime) -> bool:
-    """Whether `now` falls in an opening period of `day` (a Centre, or a walk-in's floor)."""
-    return any(
-        local_to_utc(day, start) <= now < local_to_utc(day, end)
-        for start, end in opening_periods(centre, day)  # type: ignore[arg-type]
-    )
-
-
-class _HasHours(Protocol):
-    opening_hours: dict[str, Any]
-
-
-def _closed_on(session: Session, centre_id: int, day: date) -> bool:
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(Closure)
-            .where(
-                Closure.day == day, or_(Closure.centre_id == centre_id, Closure.centre_id.is_(None))
-            )
-        )
-    )
 
 
 def next_number(session: Session, service_id: int, day: date) -> int:

@@ -13,6 +13,8 @@ from core.models.service import (
     Service,
     service_fields,
     service_procedures,
+    service_takes,
+    takes_clause,
 )
 from core.models.slot import Slot
 from core.models.staff import Role, Staff, StaffAssignment, StaffToken
@@ -63,4 +65,6 @@ __all__ = [
     "TicketStatus",
     "service_fields",
     "service_procedures",
+    "service_takes",
+    "takes_clause",
 ]

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Container
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    UniqueConstraint,
+    and_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, enum_column
@@ -30,6 +42,51 @@ service_procedures = Table(
     Column("procedure_id", ForeignKey("procedures.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_service_procedures_procedure_id", "procedure_id"),
 )
+
+
+# --- The rule of which procedures a line takes, in Python and in SQL (one place) ------------
+#
+# A line takes a procedure listed on it, and any procedure of one of its fields whose level is
+# the line's (a line without a level takes every level). `service_takes` decides it for values
+# in memory; `takes_clause` is the same rule as a SQL condition over columns, values or bound
+# parameters. tests/core/models/test_service_rule.py holds the two together.
+
+
+def service_takes(
+    *,
+    listed: Container[int],
+    fields: Container[int],
+    service_level: str | None,
+    procedure_id: int,
+    field_id: int,
+    level: str,
+) -> bool:
+    """Whether a line (its listed procedure ids, field ids and level) takes a procedure."""
+    return procedure_id in listed or (field_id in fields and service_level in (None, level))
+
+
+def takes_clause(
+    service_id: Any,
+    service_level: Any,
+    *,
+    procedure_id: Any,
+    field_id: Any,
+    level: Any,
+    correlate: tuple[Any, ...] = (),
+) -> ColumnElement[bool]:
+    """`service_takes` in SQL: the line whose id and level are these columns takes the
+    procedure whose id, field and level are these columns, values or bound parameters.
+
+    `correlate`: the procedure's table when it sits more than one SELECT up (SQLAlchemy
+    correlates the subqueries to the enclosing SELECT only by itself)."""
+    fields_of = select(service_fields.c.service_id).where(service_fields.c.field_id == field_id)
+    listed_on = select(service_procedures.c.service_id).where(
+        service_procedures.c.procedure_id == procedure_id
+    )
+    if correlate:
+        fields_of, listed_on = fields_of.correlate(*correlate), listed_on.correlate(*correlate)
+    by_field = and_(service_id.in_(fields_of), or_(service_level.is_(None), service_level == level))
+    return or_(service_id.in_(listed_on), by_field)
 
 
 class Service(Base):
@@ -59,11 +116,15 @@ class Service(Base):
     )
 
     def takes(self, procedure: Procedure) -> bool:
-        """Whether a citizen may bring `procedure` to this line."""
-        if any(p.id == procedure.id for p in self.procedures):
-            return True
-        level_ok = self.level is None or self.level == procedure.level
-        return level_ok and any(f.id == procedure.field_id for f in self.fields)
+        """Whether a citizen may bring `procedure` to this line (`service_takes`)."""
+        return service_takes(
+            listed={p.id for p in self.procedures},
+            fields={f.id for f in self.fields},
+            service_level=self.level.value if self.level else None,
+            procedure_id=procedure.id,
+            field_id=procedure.field_id,
+            level=procedure.level.value,
+        )
 
 
 class Counter(Base):
