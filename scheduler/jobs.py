@@ -11,12 +11,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from core import notifications
 from core.booking.slots import generate_slots
 from core.citizens import privacy
 from core.common.timeutil import local_day
 from core.floor import sweeps
 from core.models import Centre
-from core.notifications import outbox as notifications
 from core.operations import statistics
 from web.clock import clock
 from web.db import transaction

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import notifications
 from core.models import AppointmentStatus, Notification, NotificationStatus
-from core.notifications import outbox as notifications
-from core.notifications.outbox import (
+from core.notifications import (
     DAY_BEFORE,
     HOUR_BEFORE,
     ReminderPolicy,
@@ -252,7 +252,7 @@ def test_english_booking_gets_an_english_reminder(session, booked, now, caplog):
     booked.appointment.locale = "en"
     session.commit()
     queue(now, ReminderPolicy(channels=("log",)))
-    with caplog.at_level("INFO", logger="core.notifications.outbox"):
+    with caplog.at_level("INFO", logger="core.notifications.sending"):
         report = send(now + timedelta(hours=10), {"log": notifications.LogSender()})
     assert report.sent == 1
     assert "Reminder: your appointment is at 09:00 on 08/12/2026" in caplog.text

@@ -1,27 +1,12 @@
-"""Reminders to citizens through an outbox: queued once per appointment and kind, sent by
-pluggable senders (log, SMTP, a webhook for an SMS/Zalo gateway), retried with backoff.
-
-The outbox row is the unit of work. Sending is split in three so that no database lock is
-held while talking to a gateway: `claim_due` leases due rows (SKIP LOCKED on PostgreSQL, so
-two runners never take the same row) and the caller commits; `deliver` sends them in a few
-threads, each with a short timeout, one failure never stopping the others; `record_results`
-writes what happened and the caller commits again. A runner that dies mid-send leaves its
-rows leased: they come back when the lease runs out, counted as an attempt.
-"""
+"""Reminders to citizens: queued once per appointment and kind in the outbox, rendered, and
+claimed for sending (see core.notifications for the whole flow)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import smtplib
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,8 +14,6 @@ from sqlalchemy.orm import Session, joinedload
 
 from core.common.timeutil import local_day, local_to_utc, to_local
 from core.models import Appointment, AppointmentStatus, Notification, NotificationStatus
-
-log = logging.getLogger(__name__)
 
 DAY_BEFORE = "reminder_day_before"
 HOUR_BEFORE = "reminder_hour_before"
@@ -222,7 +205,7 @@ def claim_due(session: Session, *, now: datetime, policy: ReminderPolicy) -> Cla
         appointment = appointments.get(row.appointment_id or 0)
         reason = _reason_to_skip(appointment, now)
         if reason:
-            _close(row, NotificationStatus.FAILED, reason)
+            close_row(row, NotificationStatus.FAILED, reason)
             claim.skipped += 1
             continue
         assert appointment is not None
@@ -270,212 +253,6 @@ def _move(
     return False
 
 
-def _close(row: Notification, status: NotificationStatus, error: str = "") -> None:
+def close_row(row: Notification, status: NotificationStatus, error: str = "") -> None:
     row.status = status
     row.last_error = error[:500]
-
-
-# --- sending ------------------------------------------------------------------------------
-
-
-class SendError(Exception):
-    """A sender could not hand the message over; the row is retried."""
-
-
-class Sender(Protocol):
-    def send(self, message: Message) -> None: ...
-
-
-def mask(recipient: str) -> str:
-    """Enough of an address to tell rows apart in a log, not enough to contact anyone."""
-    if "@" in recipient:
-        name, _, domain = recipient.partition("@")
-        return f"{name[:1]}***@{domain}"
-    return f"***{recipient[-3:]}"
-
-
-class LogSender:
-    """Writes reminders to the log: the default, and a dry run of the others."""
-
-    def send(self, message: Message) -> None:
-        log.info(
-            "reminder %s #%d to %s: %s",
-            message.kind,
-            message.notification_id,
-            mask(message.recipient),
-            message.text,
-        )
-
-
-@dataclass(frozen=True)
-class SmtpSender:
-    host: str
-    port: int = 25
-    sender: str = "xephang@localhost"
-    username: str = ""
-    password: str = ""
-    starttls: bool = False
-    timeout: float = 5.0
-
-    def send(self, message: Message) -> None:
-        mail = EmailMessage()
-        mail["From"] = self.sender
-        mail["To"] = message.recipient
-        mail["Subject"] = message.subject
-        mail.set_content(message.text)
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls()
-                if self.username:
-                    smtp.login(self.username, self.password)
-                smtp.send_message(mail)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise SendError(f"smtp: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class WebhookSender:
-    """POSTs `{id, kind, to, subject, text}` as JSON to an SMS/Zalo gateway; any 2xx is
-    success. `id` is stable across retries, so a gateway can drop a repeat."""
-
-    url: str
-    token: str = ""
-    timeout: float = 5.0
-
-    def send(self, message: Message) -> None:
-        body = json.dumps(
-            {
-                "id": message.notification_id,
-                "kind": message.kind,
-                "to": message.recipient,
-                "subject": message.subject,
-                "text": message.text,
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
-                answer.read(1024)
-        except urllib.error.HTTPError as exc:
-            raise SendError(f"webhook: HTTP {exc.code}") from exc
-        except (OSError, ValueError) as exc:
-            raise SendError(f"webhook: {exc}") from exc
-
-
-def senders_from_config(cfg: Mapping[str, Any]) -> dict[str, Sender]:
-    """The senders the settings make available (log always)."""
-    senders: dict[str, Sender] = {"log": LogSender()}
-    timeout = float(cfg["NOTIFY_TIMEOUT_SECONDS"])
-    if cfg["SMTP_HOST"]:
-        senders["smtp"] = SmtpSender(
-            host=cfg["SMTP_HOST"],
-            port=cfg["SMTP_PORT"],
-            sender=cfg["SMTP_FROM"],
-            username=cfg["SMTP_USERNAME"],
-            password=cfg["SMTP_PASSWORD"],
-            starttls=cfg["SMTP_STARTTLS"],
-            timeout=timeout,
-        )
-    if cfg["NOTIFY_WEBHOOK_URL"]:
-        senders["webhook"] = WebhookSender(
-            cfg["NOTIFY_WEBHOOK_URL"], cfg["NOTIFY_WEBHOOK_TOKEN"], timeout=timeout
-        )
-    return senders
-
-
-def deliver(
-    messages: list[Message], senders: Mapping[str, Sender], *, workers: int = 4
-) -> dict[int, str]:
-    """Send each message through its channel's sender, a few at a time; notification id →
-    error text ("" when sent). Never raises: one message's failure is its own."""
-    if not messages:
-        return {}
-
-    def one(message: Message) -> tuple[int, str]:
-        sender = senders.get(message.channel)
-        if sender is None:
-            return message.notification_id, f"no sender configured for {message.channel!r}"
-        try:
-            sender.send(message)
-        except SendError as exc:
-            return message.notification_id, str(exc)
-        except Exception as exc:  # a sender's bug must not stop the batch
-            log.exception("sender %s failed", message.channel)
-            return message.notification_id, f"{type(exc).__name__}: {exc}"
-        return message.notification_id, ""
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as pool:
-        return dict(pool.map(one, messages))
-
-
-@dataclass
-class SendReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    skipped: int = 0
-    moved: int = 0
-
-    def __str__(self) -> str:
-        return (
-            f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, "
-            f"{self.skipped} skipped, {self.moved} moved"
-        )
-
-
-def record_results(
-    session: Session,
-    messages: list[Message],
-    results: Mapping[int, str],
-    *,
-    now: datetime,
-    policy: ReminderPolicy,
-) -> SendReport:
-    """Write each send's outcome on its row: sent; or retried later with backoff; or failed
-    after `max_attempts`."""
-    report = SendReport()
-    texts = {m.notification_id: m for m in messages}
-    rows = session.scalars(select(Notification).where(Notification.id.in_(list(results)))).all()
-    for row in rows:
-        error = results[row.id]
-        if not error:
-            row.status = NotificationStatus.SENT
-            row.sent_at = now
-            row.last_error = ""
-            message = texts[row.id]
-            row.payload = {**row.payload, "subject": message.subject, "text": message.text}
-            report.sent += 1
-        elif row.attempts >= policy.max_attempts:
-            _close(row, NotificationStatus.FAILED, error)
-            report.failed += 1
-        else:
-            row.last_error = error[:500]
-            row.next_attempt_at = now + policy.backoff(row.attempts)
-            report.retrying += 1
-    return report
-
-
-def send_due(
-    run: Callable[[Callable[[Session], Any]], Any],
-    *,
-    now: datetime,
-    policy: ReminderPolicy,
-    senders: Mapping[str, Sender],
-) -> SendReport:
-    """Claim, deliver and record, each database step in its own unit of work.
-
-    `run(fn)` runs `fn(session)` in a committed transaction and returns its result: the
-    caller (a job) owns the commits, this function only orders the steps.
-    """
-    claim: Claim = run(lambda session: claim_due(session, now=now, policy=policy))
-    results = deliver(claim.messages, senders)
-    report = run(
-        lambda session: record_results(session, claim.messages, results, now=now, policy=policy)
-    )
-    report.skipped, report.moved = claim.skipped, claim.moved
-    return report
