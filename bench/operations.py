@@ -235,9 +235,10 @@ def run(session, args) -> list[tuple[str, float, str]]:
     from core.catalogue.search import index
     from core.common.timeutil import local_day
     from core.models import Centre, Slot
-    from core.operations.balancing import BalancingPolicy, centres_with_room
+    from core.operations.balancing import BalancingPolicy
     from core.operations.dispatch import accept_plan
     from core.operations.forecast import HistoryCache
+    from core.operations.suggestions import centres_with_room
 
     rows = []
     gen, t_gen = timed(generate_slots, session, now=NOW, days=args.days, policy=SlotPolicy())

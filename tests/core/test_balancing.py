@@ -12,10 +12,11 @@ from core.booking.slots import SlotPolicy, generate_slots
 from core.catalogue.search import index
 from core.common.errors import Conflict
 from core.models import Slot, StaffAssignment, TicketSource
-from core.operations.balancing import BalancingPolicy, centres_with_room, load
+from core.operations.balancing import BalancingPolicy, load
 from core.operations.dispatch import accept_plan, dispatch_plan
 from core.operations.erlang import min_agents
 from core.operations.forecast import HistoryCache, forecast_walk_ins, load_history
+from core.operations.suggestions import centres_with_room
 from tests.conftest import both_databases
 from tests.factories import (
     make_assignment,
