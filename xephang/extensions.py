@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from core.common.db import configure_engine
-from display.bridge import client_manager
+from display.message_queue import client_manager
 from web.auth import load_staff
 from web.extensions import csrf, db, limiter, login_manager, migrate, socketio
 

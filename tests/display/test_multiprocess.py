@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from core.common.timeutil import local_day, utcnow
 from core.models import Ticket, TicketSource, TicketStatus
-from display.bridge import channel_for
+from display.message_queue import channel_for
 from tests.conftest import PG_URL, need
 from tests.display.live import Listener, free_port
 from tests.factories import make_centre, make_field, make_service, make_staff, staff_token
