@@ -20,7 +20,7 @@ from sqlalchemy import select
 from core.common.errors import InvalidInput
 from core.common.timeutil import local_day
 from core.models import Centre
-from dashboard import api, strings
+from dashboard import centre_stats, city, strings
 from dashboard.access import dashboard_page, forbidden, may_see, me, refused, sees_city
 from dashboard.schemas import DayQuery, RangeQuery
 from web.clock import clock
@@ -157,12 +157,12 @@ def dispatch():
 def _range(args: Any, now) -> tuple[date, date, str | None]:
     """The days asked for, or the default week and why the request was refused."""
     try:
-        return (*api.stats_range(RangeQuery().load(args), now), None)
+        return (*centre_stats.stats_range(RangeQuery().load(args), now), None)
     except ma.ValidationError:
         error = message("invalid_date")
     except InvalidInput as err:
         error = err.details.get("detail") or message("invalid")
-    return (*api.stats_range({}, now), error)
+    return (*centre_stats.stats_range({}, now), error)
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -191,9 +191,9 @@ def centre(code: str):
     if not may_see(me(), place):
         return forbidden()
     first, last, error = _range(request.args, now)
-    stats = api.centre_stats_body(db.session, place, first, last, now=now)
+    stats = centre_stats.centre_stats_body(db.session, place, first, last, now=now)
     today = local_day(now)
-    outlook = api.load_body(db.session, [place.id], today, OUTLOOK_DAYS, now=now)
+    outlook = city.load_body(db.session, [place.id], today, OUTLOOK_DAYS, now=now)
     by_day = {entry["date"]: entry for entry in outlook["centres"]}
     days = day_labels(today, OUTLOOK_DAYS)
     return render_template(
@@ -205,7 +205,7 @@ def centre(code: str):
         error=error,
         outlook=[(day, by_day.get(day["date"])) for day in days],
         labels={d["date"]: d["short"] for d in day_labels(first, (last - first).days + 1)},
-        max_days=api.MAX_RANGE_DAYS,
+        max_days=centre_stats.MAX_RANGE_DAYS,
         strings=strings.centre(),
         csv_url=url_for(
             "dashboard_api.get_one_centre_stats_csv",
